@@ -34,31 +34,42 @@ wrong_type as (
 
 {%- if source_text_column %},
 
-parts as (
+offsets as (
 
     select
         {{ column_name }} as actual,
         {{ source_text_column }} as source_text,
         cast(replace(substring({{ source_text_column }}, 1, 19), 'T', ' ') as timestamp)
             as local_wall_clock,
+        -- The offset normalised to '+hh:mm' from its four spellings: Z, +hh:mm, +hhmm, +hh.
         case
-            when {{ dbt.right(source_text_column, 1) }} = 'Z' then 0
+            when {{ dbt.right(source_text_column, 1) }} = 'Z' then '+00:00'
             when substring({{ source_text_column }}, {{ dbt.length(source_text_column) }} - 2, 1) = ':'
-                then cast(substring({{ source_text_column }}, {{ dbt.length(source_text_column) }} - 4, 2) as {{ dbt.type_int() }}) * 60
-                    + cast({{ dbt.right(source_text_column, 2) }} as {{ dbt.type_int() }})
-            else cast(substring({{ source_text_column }}, {{ dbt.length(source_text_column) }} - 3, 2) as {{ dbt.type_int() }}) * 60
-                + cast({{ dbt.right(source_text_column, 2) }} as {{ dbt.type_int() }})
-        end
-        * case
-            when {{ dbt.right(source_text_column, 1) }} = 'Z' then 0
-            when substring({{ source_text_column }}, {{ dbt.length(source_text_column) }} - 5, 1) = '-'
-                or substring({{ source_text_column }}, {{ dbt.length(source_text_column) }} - 4, 1) = '-'
-                then -1
-            else 1
-        end as offset_minutes
+                then {{ dbt.right(source_text_column, 6) }}
+            when substring({{ source_text_column }}, {{ dbt.length(source_text_column) }} - 2, 1) in ('+', '-')
+                then {{ dbt.concat([dbt.right(source_text_column, 3), "':00'"]) }}
+            else {{ dbt.concat([
+                "substring(" ~ source_text_column ~ ", " ~ dbt.length(source_text_column) ~ " - 4, 3)",
+                "':'",
+                dbt.right(source_text_column, 2)]) }}
+        end as utc_offset
 
     from {{ model }}
     where {{ column_name }} is not null
+
+),
+
+parts as (
+
+    select
+        actual,
+        source_text,
+        local_wall_clock,
+        (cast(substring(utc_offset, 2, 2) as {{ dbt.type_int() }}) * 60
+            + cast(substring(utc_offset, 5, 2) as {{ dbt.type_int() }}))
+        * case when substring(utc_offset, 1, 1) = '-' then -1 else 1 end as offset_minutes
+
+    from offsets
 
 ),
 

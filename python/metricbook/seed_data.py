@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,10 +29,21 @@ RAW_COLUMNS: dict[str, list[str]] = {
     "raw_users": ["user_id", "signup_at", "country", "platform"],
     "raw_pins": ["pin_id", "board_id", "creator_id", "category", "is_video", "created_at"],
     "raw_events": [
-        "event_id", "user_id", "pin_id", "event_type", "surface", "position", "event_at",
+        "event_id",
+        "user_id",
+        "pin_id",
+        "event_type",
+        "surface",
+        "position",
+        "event_at",
     ],
     "raw_transactions": [
-        "transaction_id", "user_id", "pin_id", "amount_usd", "status", "transacted_at",
+        "transaction_id",
+        "user_id",
+        "pin_id",
+        "amount_usd",
+        "status",
+        "transacted_at",
     ],
     "raw_experiments": ["experiment_id", "start_at", "end_at"],
     "raw_experiment_variants": ["experiment_id", "variant", "is_control", "traffic_share"],
@@ -40,8 +51,16 @@ RAW_COLUMNS: dict[str, list[str]] = {
 }
 
 CATEGORIES = [
-    "art", "beauty", "diy_crafts", "fashion", "fitness",
-    "gardening", "home_decor", "recipes", "travel", "weddings",
+    "art",
+    "beauty",
+    "diy_crafts",
+    "fashion",
+    "fitness",
+    "gardening",
+    "home_decor",
+    "recipes",
+    "travel",
+    "weddings",
 ]
 SURFACES = {"home_feed": 0.6, "search": 0.25, "related_pins": 0.15}
 PLATFORMS = {"ios": 0.45, "android": 0.35, "web": 0.2}
@@ -191,7 +210,7 @@ def _format_ts(instant: datetime, zone: str | None, profile: Profile) -> str:
     sep = profile.date_time_separator
     fmt = f"%Y-%m-%d{sep}%H:%M:%S"
     if zone is None:
-        utc = instant.astimezone(timezone.utc)
+        utc = instant.astimezone(UTC)
         frac = f".{utc.microsecond // 1000:03d}" if profile.fractional_seconds else ""
         return utc.strftime(fmt) + frac + "Z"
     local = instant.astimezone(ZoneInfo(zone))
@@ -203,13 +222,13 @@ def _format_ts(instant: datetime, zone: str | None, profile: Profile) -> str:
 
 
 def _utc(d: date, seconds: float) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    return datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(seconds=seconds)
 
 
 def _local(d: date, seconds: float, zone: str) -> datetime:
     """An aware instant at `seconds` past local midnight of date d in zone."""
     midnight = datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(zone))
-    return (midnight + timedelta(seconds=seconds)).astimezone(timezone.utc)
+    return (midnight + timedelta(seconds=seconds)).astimezone(UTC)
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,8 +281,9 @@ def _make_users(rng: np.random.Generator, profile: Profile) -> list[_User]:
                 activity=float(min(rng.lognormal(mean=0.0, sigma=0.6), 6.0)),
                 stickiness=float(rng.beta(2.0, 3.0)),
                 favourite_categories=tuple(
-                    rng.choice(CATEGORIES, size=3, replace=False,
-                               p=_zipf_weights(len(CATEGORIES), 0.8))
+                    rng.choice(
+                        CATEGORIES, size=3, replace=False, p=_zipf_weights(len(CATEGORIES), 0.8)
+                    )
                 ),
                 click_propensity=float(rng.beta(2.0, 18.0)),
             )
@@ -297,8 +317,11 @@ def _make_pins(rng: np.random.Generator, profile: Profile, users: list[_User]) -
         creator = creators[int(rng.integers(len(creators)))]
         category = str(rng.choice(CATEGORIES, p=category_weights))
         # Pins exist before the window opens; created in the creator's own zone.
-        created = _local(profile.start - timedelta(days=int(rng.integers(1, 120))),
-                         float(rng.uniform(0, 86399)), creator.zone)
+        created = _local(
+            profile.start - timedelta(days=int(rng.integers(1, 120))),
+            float(rng.uniform(0, 86399)),
+            creator.zone,
+        )
         pins.append(
             _Pin(
                 pin_id=f"p{i + 1:05d}",
@@ -373,9 +396,7 @@ class _Generator:
     # -- behaviour ---------------------------------------------------------------------------
     def _choose_pin(self, user: _User) -> _Pin:
         if self.rng.random() < 0.7:
-            category = user.favourite_categories[
-                int(self.rng.choice(3, p=[0.6, 0.3, 0.1]))
-            ]
+            category = user.favourite_categories[int(self.rng.choice(3, p=[0.6, 0.3, 0.1]))]
         else:
             category = CATEGORIES[int(self.rng.integers(len(CATEGORIES)))]
         pins = self.pins_by_category.get(category) or self.pins
@@ -426,8 +447,15 @@ class _Generator:
                 t += timedelta(seconds=2)
                 self._emit(user, pin, "hide", surface, position, t)
 
-    def _emit(self, user: _User, pin: _Pin | None, event_type: str, surface: str,
-              position: int | None, at: datetime) -> _Event:
+    def _emit(
+        self,
+        user: _User,
+        pin: _Pin | None,
+        event_type: str,
+        surface: str,
+        position: int | None,
+        at: datetime,
+    ) -> _Event:
         event = _Event(self._next_event_id(), user, pin, event_type, surface, position, at)
         self.events.append(event)
         return event
@@ -438,11 +466,13 @@ class _Generator:
         if self.rng.random() < 0.15:
             # A refund is its own money movement with its own id, a positive amount, later on.
             refund_at = at + timedelta(days=float(self.rng.uniform(1, 6)))
-            self.transactions.append(self._transaction_row(user, pin, amount, "refunded",
-                                                           refund_at))
+            self.transactions.append(
+                self._transaction_row(user, pin, amount, "refunded", refund_at)
+            )
 
-    def _transaction_row(self, user: _User, pin: _Pin, amount: float, status: str,
-                         at: datetime) -> Row:
+    def _transaction_row(
+        self, user: _User, pin: _Pin, amount: float, status: str, at: datetime
+    ) -> Row:
         return {
             "transaction_id": self._next_transaction_id(),
             "user_id": user.user_id,
@@ -497,27 +527,38 @@ def _plant_traps(g: _Generator) -> dict[str, list[Row]]:
         by_zone.setdefault(u.zone, u)
     crossing_events = []
     day = p.start + timedelta(days=4)  # before US daylight saving: Los Angeles is at -08:00
-    for zone, local_hour in (("America/Los_Angeles", 23.5), ("Asia/Tokyo", 6.0),
-                             ("Pacific/Kiritimati", 5.0), ("Asia/Kolkata", 2.0),
-                             ("Pacific/Auckland", 7.0), ("Pacific/Honolulu", 21.0)):
+    for zone, local_hour in (
+        ("America/Los_Angeles", 23.5),
+        ("Asia/Tokyo", 6.0),
+        ("Pacific/Kiritimati", 5.0),
+        ("Asia/Kolkata", 2.0),
+        ("Pacific/Auckland", 7.0),
+        ("Pacific/Honolulu", 21.0),
+    ):
         user = by_zone.get(zone)
         if user is None:
             continue
         e = g._emit(user, None, "app_open", "home_feed", None, _local(day, local_hour * 3600, zone))
         crossing_events.append(e.event_id)
-    m.add_trap("offset_moves_utc_date",
-               "Local time and UTC fall on different calendar dates (late evening at a negative "
-               "offset, early morning at +09:00/+14:00): a local-date metric puts these on the "
-               "wrong day.", event_ids=crossing_events)
+    m.add_trap(
+        "offset_moves_utc_date",
+        "Local time and UTC fall on different calendar dates (late evening at a negative "
+        "offset, early morning at +09:00/+14:00): a local-date metric puts these on the "
+        "wrong day.",
+        event_ids=crossing_events,
+    )
 
     midnight_events = []
     for k, u in enumerate(active[:4]):
         at = _utc(p.start + timedelta(days=10 + 7 * k), 0)  # exactly 00:00:00Z
         e = g._emit(u, None, "app_open", "home_feed", None, at)
         midnight_events.append(e.event_id)
-    m.add_trap("event_at_utc_midnight",
-               "Events at exactly 00:00:00Z belong to the day that starts, not the one that ends "
-               "(half-open day boundaries).", event_ids=midnight_events)
+    m.add_trap(
+        "event_at_utc_midnight",
+        "Events at exactly 00:00:00Z belong to the day that starts, not the one that ends "
+        "(half-open day boundaries).",
+        event_ids=midnight_events,
+    )
 
     # The same pin saved twice by one user (two real save events, different event ids).
     saver = next(u for u in active if u.country == "US" and u.signup_day < 10)
@@ -525,9 +566,13 @@ def _plant_traps(g: _Generator) -> dict[str, list[Row]]:
     first = _local(p.start + timedelta(days=15), 20 * 3600, saver.zone)
     e1 = g._emit(saver, pin, "save", "search", 2, first)
     e2 = g._emit(saver, pin, "save", "home_feed", 5, first + timedelta(days=1, hours=1))
-    m.add_trap("same_pin_saved_twice",
-               "One user saved one pin twice in the same week: it counts once in saves.",
-               user_id=saver.user_id, pin_id=pin.pin_id, event_ids=[e1.event_id, e2.event_id])
+    m.add_trap(
+        "same_pin_saved_twice",
+        "One user saved one pin twice in the same week: it counts once in saves.",
+        user_id=saver.user_id,
+        pin_id=pin.pin_id,
+        event_ids=[e1.event_id, e2.event_id],
+    )
 
     _plant_category_ties(g)
 
@@ -538,14 +583,15 @@ def _plant_traps(g: _Generator) -> dict[str, list[Row]]:
     exact = rng.choice(len(candidates), size=p.n_exact_duplicate_events, replace=False)
     exact_ids = [candidates[int(i)].event_id for i in exact]
     for i in exact:
-        rows["raw_events"].insert(int(rng.integers(len(rows["raw_events"]))),
-                                  g.event_row(candidates[int(i)]))
+        rows["raw_events"].insert(
+            int(rng.integers(len(rows["raw_events"]))), g.event_row(candidates[int(i)])
+        )
     retry_ids = []
     # Retries include events late in a UTC day, so a retry would move them to the next date.
     late = [e for e in g.events if e.at.hour == 23 and e.at.minute >= 58]
     retry_pool = late[: max(2, p.n_retried_events // 3)] + [
-        candidates[int(i)] for i in rng.choice(len(candidates), size=p.n_retried_events,
-                                                replace=False)
+        candidates[int(i)]
+        for i in rng.choice(len(candidates), size=p.n_retried_events, replace=False)
     ]
     seen: set[str] = set(exact_ids)
     for e in retry_pool:
@@ -555,22 +601,33 @@ def _plant_traps(g: _Generator) -> dict[str, list[Row]]:
         retried = dataclasses.replace(e, at=e.at + timedelta(seconds=float(rng.uniform(5, 240))))
         rows["raw_events"].append(g.event_row(retried))
         retry_ids.append(e.event_id)
-    m.add_trap("exact_duplicate_delivery",
-               "The same event delivered twice, byte for byte.", event_ids=exact_ids)
-    m.add_trap("retried_delivery_later_timestamp",
-               "The same event_id delivered again with a later timestamp (client retry); the "
-               "earliest delivery is the event.", event_ids=retry_ids)
+    m.add_trap(
+        "exact_duplicate_delivery",
+        "The same event delivered twice, byte for byte.",
+        event_ids=exact_ids,
+    )
+    m.add_trap(
+        "retried_delivery_later_timestamp",
+        "The same event_id delivered again with a later timestamp (client retry); the "
+        "earliest delivery is the event.",
+        event_ids=retry_ids,
+    )
     m.expected_duplicates["raw_events"] = len(exact_ids) + len(retry_ids)
 
     # Transactions: duplicates of a completed purchase (retried webhook).
     tx_rows = list(g.transactions)
-    dup_tx = [tx_rows[int(i)] for i in rng.choice(len(tx_rows), size=p.n_duplicate_transactions,
-                                                   replace=False)]
+    dup_tx = [
+        tx_rows[int(i)]
+        for i in rng.choice(len(tx_rows), size=p.n_duplicate_transactions, replace=False)
+    ]
     for row in dup_tx:
         tx_rows.append(dict(row))
     m.expected_duplicates["raw_transactions"] = len(dup_tx)
-    m.add_trap("duplicate_transaction_delivery", "A transaction delivered twice.",
-               transaction_ids=[r["transaction_id"] for r in dup_tx])
+    m.add_trap(
+        "duplicate_transaction_delivery",
+        "A transaction delivered twice.",
+        transaction_ids=[r["transaction_id"] for r in dup_tx],
+    )
     rows["raw_transactions"] = tx_rows
     return rows
 
@@ -586,8 +643,7 @@ def _plant_category_ties(g: _Generator) -> None:
         pairs: dict[str, set[tuple[str, str]]] = {c: set() for c in CATEGORIES}
         for e in g.events:
             d = e.at.date()
-            if (e.event_type == "save" and e.user.country == country
-                    and week_start <= d < week_end):
+            if e.event_type == "save" and e.user.country == country and week_start <= d < week_end:
                 pairs[e.pin.category].add((e.user.user_id, e.pin.pin_id))
         ranked = sorted(CATEGORIES, key=lambda c: (-len(pairs[c]), c))
         leader, chaser = ranked[tie_rank - 1], ranked[tie_rank]
@@ -603,31 +659,45 @@ def _plant_category_ties(g: _Generator) -> None:
                     pairs[chaser].add((u.user_id, pin.pin_id))
                     added.append(e.event_id)
                     break
-        m.add_trap(f"weekly_category_tie_rank_{tie_rank}",
-                   f"Week of {week_start.isoformat()} in {country}: '{leader}' and '{chaser}' "
-                   f"have the same number of saves ({len(pairs[leader])}) at rank {tie_rank}.",
-                   week_start=week_start.isoformat(), country=country,
-                   categories=sorted([leader, chaser]), saves=len(pairs[leader]),
-                   event_ids=added)
+        m.add_trap(
+            f"weekly_category_tie_rank_{tie_rank}",
+            f"Week of {week_start.isoformat()} in {country}: '{leader}' and '{chaser}' "
+            f"have the same number of saves ({len(pairs[leader])}) at rank {tie_rank}.",
+            week_start=week_start.isoformat(),
+            country=country,
+            categories=sorted([leader, chaser]),
+            saves=len(pairs[leader]),
+            event_ids=added,
+        )
 
 
 def _experiment_rows(g: _Generator) -> dict[str, list[Row]]:
     p, rng, m, exp = g.profile, g.rng, g.manifest, g.experiment
     utc_zone = None
-    experiments = [{
-        "experiment_id": exp.experiment_id,
-        "start_at": _format_ts(exp.start, utc_zone, p),
-        "end_at": _format_ts(exp.end, utc_zone, p),
-    }]
+    experiments = [
+        {
+            "experiment_id": exp.experiment_id,
+            "start_at": _format_ts(exp.start, utc_zone, p),
+            "end_at": _format_ts(exp.end, utc_zone, p),
+        }
+    ]
     variants = [
-        {"experiment_id": exp.experiment_id, "variant": v,
-         "is_control": "true" if is_control else "false", "traffic_share": f"{share:.2f}"}
+        {
+            "experiment_id": exp.experiment_id,
+            "variant": v,
+            "is_control": "true" if is_control else "false",
+            "traffic_share": f"{share:.2f}",
+        }
         for v, (is_control, share) in exp.variants.items()
     ]
     users = {u.user_id: u for u in g.users}
     assignments = [
-        {"experiment_id": exp.experiment_id, "user_id": uid, "variant": variant,
-         "assigned_at": g.ts(at, users[uid])}
+        {
+            "experiment_id": exp.experiment_id,
+            "user_id": uid,
+            "variant": variant,
+            "assigned_at": g.ts(at, users[uid]),
+        }
         for uid, (variant, at) in sorted(exp.assignment.items())
     ]
     assigned = sorted(exp.assignment)
@@ -636,13 +706,20 @@ def _experiment_rows(g: _Generator) -> dict[str, list[Row]]:
     twice = [assigned[int(i)] for i in rng.choice(len(assigned), size=3, replace=False)]
     for uid in twice:
         variant, at = exp.assignment[uid]
-        assignments.append({"experiment_id": exp.experiment_id, "user_id": uid,
-                            "variant": variant,
-                            "assigned_at": g.ts(at + timedelta(hours=5), users[uid])})
+        assignments.append(
+            {
+                "experiment_id": exp.experiment_id,
+                "user_id": uid,
+                "variant": variant,
+                "assigned_at": g.ts(at + timedelta(hours=5), users[uid]),
+            }
+        )
     m.expected_duplicates["raw_experiment_assignments"] = len(twice)
-    m.add_trap("assigned_twice_same_variant",
-               "Users assigned twice to the same variant; the first assignment counts.",
-               user_ids=twice)
+    m.add_trap(
+        "assigned_twice_same_variant",
+        "Users assigned twice to the same variant; the first assignment counts.",
+        user_ids=twice,
+    )
 
     # Assigned to both variants: the user saw both experiences, so must be excluded.
     remaining = [u for u in assigned if u not in twice]
@@ -650,33 +727,55 @@ def _experiment_rows(g: _Generator) -> dict[str, list[Row]]:
     for uid in conflicts:
         variant, at = exp.assignment[uid]
         other = "control" if variant == "treatment" else "treatment"
-        assignments.append({"experiment_id": exp.experiment_id, "user_id": uid, "variant": other,
-                            "assigned_at": g.ts(at + timedelta(days=2), users[uid])})
-    m.add_trap("assigned_to_two_variants",
-               "Users assigned to both variants; the experiment mart must exclude them.",
-               user_ids=conflicts)
+        assignments.append(
+            {
+                "experiment_id": exp.experiment_id,
+                "user_id": uid,
+                "variant": other,
+                "assigned_at": g.ts(at + timedelta(days=2), users[uid]),
+            }
+        )
+    m.add_trap(
+        "assigned_to_two_variants",
+        "Users assigned to both variants; the experiment mart must exclude them.",
+        user_ids=conflicts,
+    )
 
     # Assigned after the experiment ended: a valid row that the experiment mart ignores.
     unassigned = [u for u in g.users if u.user_id not in exp.assignment and not u.is_ghost]
     late_users = [unassigned[0].user_id, unassigned[1].user_id] if len(unassigned) > 1 else []
     for uid in late_users:
-        assignments.append({"experiment_id": exp.experiment_id, "user_id": uid,
-                            "variant": "treatment",
-                            "assigned_at": g.ts(exp.end + timedelta(days=1, hours=3),
-                                                users[uid])})
-    m.add_trap("assigned_after_end", "Assignments after end_at; ignored by the experiment mart.",
-               user_ids=late_users)
+        assignments.append(
+            {
+                "experiment_id": exp.experiment_id,
+                "user_id": uid,
+                "variant": "treatment",
+                "assigned_at": g.ts(exp.end + timedelta(days=1, hours=3), users[uid]),
+            }
+        )
+    m.add_trap(
+        "assigned_after_end",
+        "Assignments after end_at; ignored by the experiment mart.",
+        user_ids=late_users,
+    )
 
     # Assigned users with no activity at all (server-side assignment at signup).
     ghosts = [u for u in g.users if u.is_ghost][:4]
     for k, u in enumerate(ghosts):
         variant = "control" if k % 2 == 0 else "treatment"
-        assignments.append({"experiment_id": exp.experiment_id, "user_id": u.user_id,
-                            "variant": variant,
-                            "assigned_at": g.ts(exp.start + timedelta(hours=10 + k), u)})
-    m.add_trap("assigned_without_activity",
-               "Assigned users with no events: they stay in the experiment with zeros.",
-               user_ids=[u.user_id for u in ghosts])
+        assignments.append(
+            {
+                "experiment_id": exp.experiment_id,
+                "user_id": u.user_id,
+                "variant": variant,
+                "assigned_at": g.ts(exp.start + timedelta(hours=10 + k), u),
+            }
+        )
+    m.add_trap(
+        "assigned_without_activity",
+        "Assigned users with no events: they stay in the experiment with zeros.",
+        user_ids=[u.user_id for u in ghosts],
+    )
     return {
         "raw_experiments": experiments,
         "raw_experiment_variants": variants,
@@ -691,13 +790,23 @@ def _bad_row(g: _Generator, table: str, reason: str, k: int) -> Row:
     base_time = _local(p.start + timedelta(days=5 + k), 15 * 3600, user.zone)
     good_ts = g.ts(base_time, user)
     no_offset = base_time.astimezone(ZoneInfo(user.zone)).strftime("%Y-%m-%dT%H:%M:%S")
-    unparseable = ["2024-02-30T10:00:00Z", "yesterday at 5pm", "2024-13-01T09:00:00+01:00",
-                   "2024-03-11T25:10:00Z", "1710000000", "2024/03/11 10:00:00Z"][k % 6]
+    unparseable = [
+        "2024-02-30T10:00:00Z",
+        "yesterday at 5pm",
+        "2024-13-01T09:00:00+01:00",
+        "2024-03-11T25:10:00Z",
+        "1710000000",
+        "2024/03/11 10:00:00Z",
+    ][k % 6]
     bad_id = f"bad_{table.removeprefix('raw_')}_{reason}_{k}"
     exp = g.experiment
     if table == "raw_users":
-        row = {"user_id": f"u9{k:03d}", "signup_at": good_ts, "country": user.country,
-               "platform": "ios"}
+        row = {
+            "user_id": f"u9{k:03d}",
+            "signup_at": good_ts,
+            "country": user.country,
+            "platform": "ios",
+        }
         if reason == "missing_user_id":
             row["user_id"] = ""
         elif reason == "signup_at_missing_offset":
@@ -705,8 +814,14 @@ def _bad_row(g: _Generator, table: str, reason: str, k: int) -> Row:
         elif reason == "signup_at_unparseable":
             row["signup_at"] = unparseable
     elif table == "raw_pins":
-        row = {"pin_id": f"p9{k:04d}", "board_id": "b_bad", "creator_id": user.user_id,
-               "category": "art", "is_video": "false", "created_at": good_ts}
+        row = {
+            "pin_id": f"p9{k:04d}",
+            "board_id": "b_bad",
+            "creator_id": user.user_id,
+            "category": "art",
+            "is_video": "false",
+            "created_at": good_ts,
+        }
         if reason == "invalid_is_video":
             row["is_video"] = "maybe"
         elif reason == "missing_category":
@@ -717,9 +832,15 @@ def _bad_row(g: _Generator, table: str, reason: str, k: int) -> Row:
             row["created_at"] = unparseable
     elif table == "raw_events":
         pin = g.pins[k % len(g.pins)]
-        row = {"event_id": bad_id, "user_id": user.user_id, "pin_id": pin.pin_id,
-               "event_type": "click", "surface": "home_feed", "position": "3",
-               "event_at": good_ts}
+        row = {
+            "event_id": bad_id,
+            "user_id": user.user_id,
+            "pin_id": pin.pin_id,
+            "event_type": "click",
+            "surface": "home_feed",
+            "position": "3",
+            "event_at": good_ts,
+        }
         if reason == "missing_event_id":
             row["event_id"] = ""
         elif reason == "missing_user_id":
@@ -738,8 +859,14 @@ def _bad_row(g: _Generator, table: str, reason: str, k: int) -> Row:
             row["event_type"] = "impression"
             row["position"] = ["first", "-2", "0"][k % 3]
     elif table == "raw_transactions":
-        row = {"transaction_id": bad_id, "user_id": user.user_id, "pin_id": g.pins[k].pin_id,
-               "amount_usd": "19.99", "status": "completed", "transacted_at": good_ts}
+        row = {
+            "transaction_id": bad_id,
+            "user_id": user.user_id,
+            "pin_id": g.pins[k].pin_id,
+            "amount_usd": "19.99",
+            "status": "completed",
+            "transacted_at": good_ts,
+        }
         if reason == "negative_amount_usd":
             row["amount_usd"] = "-19.99"
         elif reason == "invalid_amount_usd":
@@ -751,12 +878,19 @@ def _bad_row(g: _Generator, table: str, reason: str, k: int) -> Row:
         elif reason == "missing_user_id":
             row["user_id"] = ""
     elif table == "raw_experiment_variants":
-        row = {"experiment_id": exp.experiment_id, "variant": f"holdout_{k}",
-               "is_control": "false", "traffic_share": "half"}
+        row = {
+            "experiment_id": exp.experiment_id,
+            "variant": f"holdout_{k}",
+            "is_control": "false",
+            "traffic_share": "half",
+        }
     elif table == "raw_experiment_assignments":
-        row = {"experiment_id": exp.experiment_id, "user_id": user.user_id,
-               "variant": "control",
-               "assigned_at": g.ts(exp.start + timedelta(hours=1 + k), user)}
+        row = {
+            "experiment_id": exp.experiment_id,
+            "user_id": user.user_id,
+            "variant": "control",
+            "assigned_at": g.ts(exp.start + timedelta(hours=1 + k), user),
+        }
         if reason == "unknown_variant":
             row["variant"] = "treatment_b"
         elif reason == "unknown_experiment":
@@ -781,23 +915,42 @@ def generate(profile: Profile = TEACHING) -> RawDataset:
     rows.update(_experiment_rows(g))
     m = g.manifest
 
-    users = [{"user_id": u.user_id, "signup_at": g.ts(u.signup, u), "country": u.country,
-              "platform": u.platform} for u in g.users]
+    users = [
+        {
+            "user_id": u.user_id,
+            "signup_at": g.ts(u.signup, u),
+            "country": u.country,
+            "platform": u.platform,
+        }
+        for u in g.users
+    ]
     # A user delivered twice by the sign-up pipeline.
     users.append(dict(users[5]))
     m.expected_duplicates["raw_users"] = 1
     signup_crossing = [
-        u.user_id for u in g.users
+        u.user_id
+        for u in g.users
         if u.signup.date() != u.signup.astimezone(ZoneInfo(u.zone)).date()
     ]
-    m.add_trap("signup_offset_moves_utc_date",
-               "Signups whose local date differs from their UTC date: the cohort is the UTC date.",
-               user_ids=signup_crossing[:20], count=len(signup_crossing))
+    m.add_trap(
+        "signup_offset_moves_utc_date",
+        "Signups whose local date differs from their UTC date: the cohort is the UTC date.",
+        user_ids=signup_crossing[:20],
+        count=len(signup_crossing),
+    )
     rows["raw_users"] = users
 
-    pins = [{"pin_id": p.pin_id, "board_id": p.board_id, "creator_id": p.creator_id,
-             "category": p.category, "is_video": "true" if p.is_video else "false",
-             "created_at": _format_ts(p.created, None, profile)} for p in g.pins]
+    pins = [
+        {
+            "pin_id": p.pin_id,
+            "board_id": p.board_id,
+            "creator_id": p.creator_id,
+            "category": p.category,
+            "is_video": "true" if p.is_video else "false",
+            "created_at": _format_ts(p.created, None, profile),
+        }
+        for p in g.pins
+    ]
     pins.insert(40, dict(pins[3]))  # a pin re-delivered by the catalogue sync
     m.expected_duplicates["raw_pins"] = 1
     rows["raw_pins"] = pins

@@ -12,7 +12,11 @@ source as (
 
 variants as (
 
-    select experiment_id, variant from {{ ref('stg_experiment_variants') }}
+    select
+        experiment_id,
+        variant
+
+    from {{ ref('stg_experiment_variants') }}
 
 ),
 

@@ -1,0 +1,73 @@
+"""Shared fixtures: dbt builds of the project into throwaway DuckDB files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from metricbook.dbt_runner import REPO_ROOT, run_dbt
+from metricbook.seed_data import ALTERNATE, TEACHING, RawDataset, generate, write_csv
+
+PROJECT_FILES = ["dbt_project.yml", "profiles.yml", "models", "macros", "tests", "analysis"]
+
+
+def copy_project(destination: Path, seeds: RawDataset | None = None) -> Path:
+    """A copy of the dbt project; with `seeds`, its CSVs replace the shipped ones."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name)
+        elif source.exists():
+            shutil.copy(source, destination / name)
+    shutil.copytree(REPO_ROOT / "seeds", destination / "seeds")
+    if seeds is not None:
+        write_csv(seeds, destination / "seeds")
+    return destination
+
+
+def build(project: Path, database: Path, *extra: str) -> None:
+    result = run_dbt(
+        ["build", "--target-path", str(project / "target"), *extra],
+        project_dir=project,
+        duckdb_path=database,
+    )
+    assert result.ok, result.output[-6000:]
+
+
+@pytest.fixture(scope="session")
+def teaching_dataset() -> RawDataset:
+    return generate(TEACHING)
+
+
+@pytest.fixture(scope="session")
+def alternate_dataset() -> RawDataset:
+    return generate(ALTERNATE)
+
+
+@pytest.fixture(scope="session")
+def seeds_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped seeds built by `dbt build` (every model, data test and unit test)."""
+    root = tmp_path_factory.mktemp("seeds_build")
+    project = copy_project(root / "project")
+    database = root / "metricbook.duckdb"
+    build(project, database)
+    return database
+
+
+@pytest.fixture(scope="session")
+def alternate_db(tmp_path_factory: pytest.TempPathFactory, alternate_dataset: RawDataset) -> Path:
+    """The project with its seed CSVs replaced by the alternate file set, built."""
+    root = tmp_path_factory.mktemp("alternate_build")
+    project = copy_project(root / "project", seeds=alternate_dataset)
+    database = root / "metricbook.duckdb"
+    build(project, database)
+    return database
+
+
+def query(database: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
