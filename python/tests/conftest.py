@@ -49,13 +49,17 @@ def alternate_dataset() -> RawDataset:
 
 
 @pytest.fixture(scope="session")
-def seeds_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped seeds built by `dbt build` (every model, data test and unit test)."""
-    root = tmp_path_factory.mktemp("seeds_build")
-    project = copy_project(root / "project")
-    database = root / "metricbook.duckdb"
-    build(project, database)
-    return database
+def seeds_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project whose shipped seeds are built (every model, data and unit test);
+    its database is seeds_project / 'metricbook.duckdb'."""
+    project = copy_project(tmp_path_factory.mktemp("seeds_build") / "project")
+    build(project, project / "metricbook.duckdb")
+    return project
+
+
+@pytest.fixture(scope="session")
+def seeds_db(seeds_project: Path) -> Path:
+    return seeds_project / "metricbook.duckdb"
 
 
 @pytest.fixture(scope="session")
