@@ -783,124 +783,80 @@ def _experiment_rows(g: _Generator) -> dict[str, list[Row]]:
     }
 
 
+# One defect per bad row: (table, reason) -> {column: replacement}. A list is cycled through by
+# the row's index; NO_OFFSET and UNPARSEABLE stand for the row's own timestamp spoiled that way.
+NO_OFFSET, UNPARSEABLE = "<no offset>", "<unparseable>"
+UNPARSEABLE_TIMESTAMPS = [
+    "2024-02-30T10:00:00Z", "yesterday at 5pm", "2024-13-01T09:00:00+01:00",
+    "2024-03-11T25:10:00Z", "1710000000", "2024/03/11 10:00:00Z",
+]  # fmt: skip
+DEFECTS: dict[tuple[str, str], dict[str, object]] = {
+    ("raw_users", "missing_user_id"): {"user_id": ""},
+    ("raw_users", "signup_at_missing_offset"): {"signup_at": NO_OFFSET},
+    ("raw_users", "signup_at_unparseable"): {"signup_at": UNPARSEABLE},
+    ("raw_pins", "invalid_is_video"): {"is_video": "maybe"},
+    ("raw_pins", "missing_category"): {"category": " "},
+    ("raw_pins", "created_at_missing_offset"): {"created_at": NO_OFFSET},
+    ("raw_pins", "created_at_unparseable"): {"created_at": UNPARSEABLE},
+    ("raw_events", "missing_event_id"): {"event_id": ""},
+    ("raw_events", "missing_user_id"): {"user_id": ["", "  "]},
+    ("raw_events", "event_at_missing_offset"): {"event_at": NO_OFFSET},
+    ("raw_events", "event_at_unparseable"): {"event_at": UNPARSEABLE},
+    ("raw_events", "missing_event_at"): {"event_at": ""},
+    ("raw_events", "unknown_event_type"): {"event_type": ["purchase", "CLICK", "scroll"]},
+    ("raw_events", "missing_pin_id"): {"pin_id": ""},
+    ("raw_events", "invalid_position"): {"event_type": "impression",
+                                         "position": ["first", "-2", "0"]},
+    ("raw_transactions", "negative_amount_usd"): {"amount_usd": "-19.99"},
+    ("raw_transactions", "invalid_amount_usd"): {"amount_usd": ["$12.00", "12,50"]},
+    ("raw_transactions", "unknown_status"): {"status": "pending"},
+    ("raw_transactions", "transacted_at_missing_offset"): {"transacted_at": NO_OFFSET},
+    ("raw_transactions", "missing_user_id"): {"user_id": ""},
+    ("raw_experiment_variants", "invalid_traffic_share"): {"traffic_share": "half"},
+    ("raw_experiment_assignments", "unknown_variant"): {"variant": "treatment_b"},
+    ("raw_experiment_assignments", "unknown_experiment"): {"experiment_id": "exp_never_declared"},
+    ("raw_experiment_assignments", "assigned_at_missing_offset"): {"assigned_at": NO_OFFSET},
+    ("raw_experiment_assignments", "missing_user_id"): {"user_id": ""},
+}  # fmt: skip
+
+
 def _bad_row(g: _Generator, table: str, reason: str, k: int) -> Row:
-    """One row that staging must reject with exactly `reason` (one defect per row)."""
-    p = g.profile
+    """The k-th row that staging must reject with exactly `reason`: a valid row, one defect."""
+    p, exp = g.profile, g.experiment
     user = g.users[(7 * k + 3) % len(g.users)]
-    base_time = _local(p.start + timedelta(days=5 + k), 15 * 3600, user.zone)
-    good_ts = g.ts(base_time, user)
-    no_offset = base_time.astimezone(ZoneInfo(user.zone)).strftime("%Y-%m-%dT%H:%M:%S")
-    unparseable = [
-        "2024-02-30T10:00:00Z",
-        "yesterday at 5pm",
-        "2024-13-01T09:00:00+01:00",
-        "2024-03-11T25:10:00Z",
-        "1710000000",
-        "2024/03/11 10:00:00Z",
-    ][k % 6]
+    at = _local(p.start + timedelta(days=5 + k), 15 * 3600, user.zone)
+    good_ts = g.ts(at, user)
     bad_id = f"bad_{table.removeprefix('raw_')}_{reason}_{k}"
-    exp = g.experiment
-    if table == "raw_users":
-        row = {
-            "user_id": f"u9{k:03d}",
-            "signup_at": good_ts,
-            "country": user.country,
-            "platform": "ios",
-        }
-        if reason == "missing_user_id":
-            row["user_id"] = ""
-        elif reason == "signup_at_missing_offset":
-            row["signup_at"] = no_offset
-        elif reason == "signup_at_unparseable":
-            row["signup_at"] = unparseable
-    elif table == "raw_pins":
-        row = {
-            "pin_id": f"p9{k:04d}",
-            "board_id": "b_bad",
-            "creator_id": user.user_id,
-            "category": "art",
-            "is_video": "false",
-            "created_at": good_ts,
-        }
-        if reason == "invalid_is_video":
-            row["is_video"] = "maybe"
-        elif reason == "missing_category":
-            row["category"] = " "
-        elif reason == "created_at_missing_offset":
-            row["created_at"] = no_offset
-        elif reason == "created_at_unparseable":
-            row["created_at"] = unparseable
-    elif table == "raw_events":
-        pin = g.pins[k % len(g.pins)]
-        row = {
-            "event_id": bad_id,
-            "user_id": user.user_id,
-            "pin_id": pin.pin_id,
-            "event_type": "click",
-            "surface": "home_feed",
-            "position": "3",
-            "event_at": good_ts,
-        }
-        if reason == "missing_event_id":
-            row["event_id"] = ""
-        elif reason == "missing_user_id":
-            row["user_id"] = ["", "  "][k % 2]
-        elif reason == "event_at_missing_offset":
-            row["event_at"] = no_offset
-        elif reason == "event_at_unparseable":
-            row["event_at"] = unparseable
-        elif reason == "missing_event_at":
-            row["event_at"] = ""
-        elif reason == "unknown_event_type":
-            row["event_type"] = ["purchase", "CLICK", "scroll"][k % 3]
-        elif reason == "missing_pin_id":
-            row["pin_id"] = ""
-        elif reason == "invalid_position":
-            row["event_type"] = "impression"
-            row["position"] = ["first", "-2", "0"][k % 3]
-    elif table == "raw_transactions":
-        row = {
-            "transaction_id": bad_id,
-            "user_id": user.user_id,
-            "pin_id": g.pins[k].pin_id,
-            "amount_usd": "19.99",
-            "status": "completed",
-            "transacted_at": good_ts,
-        }
-        if reason == "negative_amount_usd":
-            row["amount_usd"] = "-19.99"
-        elif reason == "invalid_amount_usd":
-            row["amount_usd"] = ["$12.00", "12,50"][k % 2]
-        elif reason == "unknown_status":
-            row["status"] = "pending"
-        elif reason == "transacted_at_missing_offset":
-            row["transacted_at"] = no_offset
-        elif reason == "missing_user_id":
-            row["user_id"] = ""
-    elif table == "raw_experiment_variants":
-        row = {
-            "experiment_id": exp.experiment_id,
-            "variant": f"holdout_{k}",
-            "is_control": "false",
-            "traffic_share": "half",
-        }
-    elif table == "raw_experiment_assignments":
-        row = {
-            "experiment_id": exp.experiment_id,
-            "user_id": user.user_id,
-            "variant": "control",
-            "assigned_at": g.ts(exp.start + timedelta(hours=1 + k), user),
-        }
-        if reason == "unknown_variant":
-            row["variant"] = "treatment_b"
-        elif reason == "unknown_experiment":
-            row["experiment_id"] = "exp_never_declared"
-        elif reason == "assigned_at_missing_offset":
-            row["assigned_at"] = no_offset
-        elif reason == "missing_user_id":
-            row["user_id"] = ""
-    else:
-        raise ValueError(f"no bad-row recipe for {table}")
+    pin = g.pins[k % len(g.pins)]
+    valid: dict[str, Row] = {
+        "raw_users": {"user_id": f"u9{k:03d}", "signup_at": good_ts, "country": user.country,
+                      "platform": "ios"},
+        "raw_pins": {"pin_id": f"p9{k:04d}", "board_id": "b_bad", "creator_id": user.user_id,
+                     "category": "art", "is_video": "false", "created_at": good_ts},
+        "raw_events": {"event_id": bad_id, "user_id": user.user_id, "pin_id": pin.pin_id,
+                       "event_type": "click", "surface": "home_feed", "position": "3",
+                       "event_at": good_ts},
+        "raw_transactions": {"transaction_id": bad_id, "user_id": user.user_id,
+                             "pin_id": pin.pin_id, "amount_usd": "19.99", "status": "completed",
+                             "transacted_at": good_ts},
+        "raw_experiment_variants": {"experiment_id": exp.experiment_id, "variant": f"holdout_{k}",
+                                    "is_control": "false", "traffic_share": "0.10"},
+        "raw_experiment_assignments": {"experiment_id": exp.experiment_id,
+                                       "user_id": user.user_id, "variant": "control",
+                                       "assigned_at": g.ts(exp.start + timedelta(hours=1 + k),
+                                                           user)},
+    }  # fmt: skip
+    if (table, reason) not in DEFECTS:
+        raise ValueError(f"no recipe for a {table} row rejected as {reason}")
+    row = dict(valid[table])
+    for column, value in DEFECTS[(table, reason)].items():
+        if isinstance(value, list):
+            value = value[k % len(value)]
+        if value == NO_OFFSET:
+            value = at.astimezone(ZoneInfo(user.zone)).strftime("%Y-%m-%dT%H:%M:%S")
+        elif value == UNPARSEABLE:
+            value = UNPARSEABLE_TIMESTAMPS[k % len(UNPARSEABLE_TIMESTAMPS)]
+        row[column] = str(value)
     return row
 
 
