@@ -11,7 +11,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 # Test runs get their own database and target dir, so they never clobber the main build.
 TEST_DB := build/test/metricbook.duckdb
 
-.PHONY: build test lint dbt-test pytest docs seeds clean
+.PHONY: build test lint dbt-test dbt-test-postgres dbt-test-spark pytest docs seeds clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,9 @@ $(VENV)/.installed-core: pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e .
 	touch $@
 
+# The test environment also has the Postgres and Spark adapters (pyspark builds once, ~35 s).
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e ".[dev]"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e ".[dev,postgres,spark]"
 	touch $@ $(VENV)/.installed-core
 
 ## build: dbt build (seeds, models, data and unit tests) on the shipped seeds, in build/metricbook.duckdb
@@ -32,8 +33,8 @@ build: $(VENV)/.installed-core
 	mkdir -p build
 	$(DBT) build
 
-## test: lint, dbt build on a fresh test database, dbt docs, pytest
-test: $(VENV)/.installed-dev lint dbt-test docs pytest
+## test: lint, dbt build on a fresh DuckDB (+ docs), pytest, then dbt build on Postgres and Spark
+test: $(VENV)/.installed-dev lint dbt-test docs pytest dbt-test-postgres dbt-test-spark
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check python
@@ -49,6 +50,21 @@ docs: $(VENV)/.installed-dev
 
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
+
+# A throwaway PostgreSQL server (.ci/with-postgres). Without its binaries the step is skipped,
+# except in CI, where a missing engine is a failure.
+dbt-test-postgres: $(VENV)/.installed-dev
+	if command -v initdb >/dev/null; then \
+		.ci/with-postgres $(DBT) build --target postgres --target-path target_postgres; \
+	elif [ -n "$${CI:-}" ]; then echo "PostgreSQL server binaries (initdb) are missing" >&2; exit 1; \
+	else echo "SKIPPED dbt build --target postgres: no PostgreSQL server binaries (initdb)"; fi
+
+# Local Spark in the dbt process; warehouse and Derby metastore under build/test/spark.
+dbt-test-spark: $(VENV)/.installed-dev
+	if command -v java >/dev/null; then \
+		METRICBOOK_SPARK_DIR=$(CURDIR)/build/test/spark $(DBT) build --target spark --target-path target_spark; \
+	elif [ -n "$${CI:-}" ]; then echo "Java is missing: Spark cannot run" >&2; exit 1; \
+	else echo "SKIPPED dbt build --target spark: no Java runtime"; fi
 
 ## seeds: regenerate the shipped seed CSVs and their manifest (deterministic)
 seeds: $(VENV)/.installed-core
