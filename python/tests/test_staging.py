@@ -152,4 +152,4 @@ def test_typed_timestamptz_columns_keep_their_instant(
     typed = dict(query(database, "select user_id, signup_at from stg_users"))
     from_text = dict(query(alternate_db, "select user_id, signup_at from stg_users"))
     assert len(typed) > 100 and set(typed) <= set(from_text)
-    assert {u: typed[u] for u in typed} == {u: from_text[u] for u in typed}
+    assert typed == {u: from_text[u] for u in typed}
