@@ -32,3 +32,20 @@ def test_every_model_seed_and_column_is_described(seeds_project: Path) -> None:
             documented += 1
     assert not missing, "\n".join(missing)
     assert documented > 100  # the check looked at the real project
+
+
+def test_every_mart_carries_its_metric_definition(seeds_project: Path) -> None:
+    """Each fct_ model states grain, what it counts, formula and pitfalls in meta.metric."""
+    manifest = json.loads((seeds_project / "target" / "manifest.json").read_text())
+    marts = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    marts = [n for n in marts if n["name"].startswith("fct_")]
+    assert len(marts) >= 8
+    incomplete = []
+    for node in marts:
+        definition = node["config"].get("meta", {}).get("metric", {})
+        absent = {"grain", "counts", "formula", "pitfalls"} - {
+            k for k, v in definition.items() if v
+        }
+        if absent:
+            incomplete.append(f"{node['name']}: meta.metric lacks {sorted(absent)}")
+    assert not incomplete, "\n".join(incomplete)

@@ -43,16 +43,14 @@ windowed as (
             when active_days.activity_date = date_spine.activity_date then active_days.user_id
         end) as dau,
         count(distinct case
-            when active_days.activity_date > {{ dbt.dateadd('day', -7, 'date_spine.activity_date') }}
+            when {{ in_trailing_window('active_days.activity_date', 'date_spine.activity_date', 7) }}
                 then active_days.user_id
         end) as wau,
         count(distinct active_days.user_id) as mau
 
     from date_spine
     left join active_days
-        on
-            date_spine.activity_date >= active_days.activity_date
-            and {{ dbt.dateadd('day', -30, 'date_spine.activity_date') }} < active_days.activity_date
+        on {{ in_trailing_window('active_days.activity_date', 'date_spine.activity_date', 30) }}
     group by date_spine.activity_date
 
 ),

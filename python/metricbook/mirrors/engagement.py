@@ -42,3 +42,33 @@ def active_users(active_days: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return result
+
+
+def user_ctr(stg_events: pd.DataFrame) -> pd.DataFrame:
+    """fct_user_ctr: impressions, clicks and ctr per user with at least one of either."""
+    counted = stg_events[stg_events["event_type"].isin(["impression", "click"])]
+    counts = (
+        pd.crosstab(counted["user_id"], counted["event_type"])
+        .reindex(columns=["impression", "click"], fill_value=0)
+        .rename(columns={"impression": "impressions", "click": "clicks"})
+    )
+    counts.columns.name = None
+    counts["ctr"] = counts["clicks"] / counts["impressions"].where(counts["impressions"] > 0)
+    return counts.reset_index()
+
+
+def ctr_summary(user_ctr_frame: pd.DataFrame) -> pd.DataFrame:
+    """fct_ctr_summary: pooled CTR (impression-weighted) beside mean user CTR (user-weighted)."""
+    impressions = user_ctr_frame["impressions"].sum()
+    clicks = user_ctr_frame["clicks"].sum()
+    return pd.DataFrame(
+        {
+            "population": ["all_users"],
+            "users": [len(user_ctr_frame)],
+            "users_with_impressions": [int((user_ctr_frame["impressions"] > 0).sum())],
+            "impressions": [impressions],
+            "clicks": [clicks],
+            "pooled_ctr": [clicks / impressions if impressions else float("nan")],
+            "mean_user_ctr": [user_ctr_frame["ctr"].mean()],
+        }
+    )
