@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from metricbook.mirrors import content, engagement, retention, revenue
+from metricbook.mirrors import content, engagement, experiments, retention, revenue
 
 DATABASES = ["seeds_db", "alternate_db"]
 
@@ -39,7 +39,12 @@ def _normalised(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         elif pd.api.types.is_numeric_dtype(values) or isinstance(first, decimal.Decimal):
             result[column] = values.astype("float64")
         else:
-            result[column] = values.astype(str)
+            # one spelling of missing text on both sides (None, NaN and pd.NA all become None)
+            result[column] = (
+                values.astype(object)
+                .where(values.notna(), None)
+                .map(lambda value: value if value is None else str(value))
+            )
     return result.sort_values(keys).reset_index(drop=True)
 
 
@@ -152,3 +157,37 @@ def test_fct_daily_revenue_equals_mirror(database: Path, staged) -> None:
         ),
         ["revenue_date"],
     )
+
+
+@pytest.fixture(scope="module")
+def staged_experiments(database: Path) -> dict[str, pd.DataFrame]:
+    tables = ["stg_experiment_assignments", "stg_experiments", "stg_experiment_variants"]
+    return {table: _read(database, f"select * from {table}") for table in tables}
+
+
+def test_int_experiment_user_assignments_equals_mirror(database: Path, staged_experiments):
+    expected = experiments.user_assignments(
+        staged_experiments["stg_experiment_assignments"], staged_experiments["stg_experiments"]
+    )
+    actual = _read(database, "select * from int_experiment_user_assignments")
+    assert (actual["assignment_status"] != "assigned").any(), "no exclusion was compared"
+    assert_mart_equals_mirror(actual, expected, ["experiment_id", "user_id"])
+
+
+def test_fct_experiment_user_metrics_equals_mirror(database: Path, staged, staged_experiments):
+    assigned = experiments.assignments(
+        experiments.user_assignments(
+            staged_experiments["stg_experiment_assignments"],
+            staged_experiments["stg_experiments"],
+        )
+    )
+    expected = experiments.user_metrics(
+        assigned,
+        staged_experiments["stg_experiments"],
+        staged_experiments["stg_experiment_variants"],
+        staged["stg_events"],
+        staged["stg_transactions"],
+    )
+    actual = _read(database, "select * from fct_experiment_user_metrics")
+    assert (actual["impressions"] == 0).any(), "no inactive user was compared"
+    assert_mart_equals_mirror(actual, expected, ["experiment_id", "user_id"])

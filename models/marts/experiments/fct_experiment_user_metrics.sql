@@ -1,0 +1,156 @@
+-- One row per assigned user per experiment, with what the user did after assignment and
+-- before the experiment. Every assigned user is here, zero-filled when inactive: dropping the
+-- users who did nothing inflates every per-user mean, differently in each arm.
+
+with
+
+assignments as (
+
+    select * from {{ ref('fct_experiment_assignments') }}
+
+),
+
+experiments as (
+
+    select * from {{ ref('stg_experiments') }}
+
+),
+
+variants as (
+
+    select * from {{ ref('stg_experiment_variants') }}
+
+),
+
+events as (
+
+    select * from {{ ref('stg_events') }}
+
+),
+
+transactions as (
+
+    select * from {{ ref('stg_transactions') }}
+
+),
+
+assigned_users as (
+
+    select
+        assignments.experiment_id,
+        assignments.user_id,
+        assignments.variant,
+        variants.is_control,
+        assignments.first_assigned_at,
+        experiments.start_at,
+        experiments.end_at,
+        {{ dbt.dateadd('day', -1 * var('experiment_pre_period_days'), 'experiments.start_at') }}
+            as pre_period_start_at
+
+    from assignments
+    inner join experiments
+        on assignments.experiment_id = experiments.experiment_id
+    inner join variants
+        on
+            assignments.experiment_id = variants.experiment_id
+            and assignments.variant = variants.variant
+
+),
+
+post_period_events as (
+
+    select
+        assigned_users.experiment_id,
+        assigned_users.user_id,
+        sum(case when events.event_type = 'impression' then 1 else 0 end) as impressions,
+        sum(case when events.event_type = 'click' then 1 else 0 end) as clicks,
+        sum(case when events.event_type = 'save' then 1 else 0 end) as saves,
+        sum(case when events.event_type = 'hide' then 1 else 0 end) as hides,
+        count(distinct events.event_date) as active_days
+
+    from assigned_users
+    inner join events
+        on
+            assigned_users.user_id = events.user_id
+            and assigned_users.first_assigned_at <= events.event_at
+            and assigned_users.end_at >= events.event_at
+    group by assigned_users.experiment_id, assigned_users.user_id
+
+),
+
+pre_period_events as (
+
+    select
+        assigned_users.experiment_id,
+        assigned_users.user_id,
+        sum(case when events.event_type = 'impression' then 1 else 0 end) as pre_impressions,
+        sum(case when events.event_type = 'click' then 1 else 0 end) as pre_clicks,
+        sum(case when events.event_type = 'save' then 1 else 0 end) as pre_saves,
+        count(distinct events.event_date) as pre_active_days
+
+    from assigned_users
+    inner join events
+        on
+            assigned_users.user_id = events.user_id
+            -- half-open: the experiment's first instant belongs to the post period
+            and assigned_users.pre_period_start_at <= events.event_at
+            and assigned_users.start_at > events.event_at
+    group by assigned_users.experiment_id, assigned_users.user_id
+
+),
+
+post_period_revenue as (
+
+    select
+        assigned_users.experiment_id,
+        assigned_users.user_id,
+        sum(transactions.amount_usd) as revenue_usd
+
+    from assigned_users
+    inner join transactions
+        on
+            assigned_users.user_id = transactions.user_id
+            and assigned_users.first_assigned_at <= transactions.transacted_at
+            and assigned_users.end_at >= transactions.transacted_at
+    where transactions.status = 'completed'
+    group by assigned_users.experiment_id, assigned_users.user_id
+
+),
+
+final as (
+
+    select
+        assigned_users.experiment_id,
+        assigned_users.user_id,
+        assigned_users.variant,
+        assigned_users.is_control,
+        assigned_users.first_assigned_at,
+        cast(coalesce(post_period_events.impressions, 0) as {{ dbt.type_bigint() }}) as impressions,
+        cast(coalesce(post_period_events.clicks, 0) as {{ dbt.type_bigint() }}) as clicks,
+        cast(coalesce(post_period_events.saves, 0) as {{ dbt.type_bigint() }}) as saves,
+        cast(coalesce(post_period_events.hides, 0) as {{ dbt.type_bigint() }}) as hides,
+        cast(coalesce(post_period_events.active_days, 0) as {{ dbt.type_bigint() }}) as active_days,
+        coalesce(post_period_revenue.revenue_usd, 0) as revenue_usd,
+        case when coalesce(post_period_events.saves, 0) > 0 then 1 else 0 end as has_saved,
+        cast(coalesce(pre_period_events.pre_impressions, 0) as {{ dbt.type_bigint() }}) as pre_impressions,
+        cast(coalesce(pre_period_events.pre_clicks, 0) as {{ dbt.type_bigint() }}) as pre_clicks,
+        cast(coalesce(pre_period_events.pre_saves, 0) as {{ dbt.type_bigint() }}) as pre_saves,
+        cast(coalesce(pre_period_events.pre_active_days, 0) as {{ dbt.type_bigint() }}) as pre_active_days
+
+    from assigned_users
+    left join post_period_events
+        on
+            assigned_users.experiment_id = post_period_events.experiment_id
+            and assigned_users.user_id = post_period_events.user_id
+    left join pre_period_events
+        on
+            assigned_users.experiment_id = pre_period_events.experiment_id
+            and assigned_users.user_id = pre_period_events.user_id
+    left join post_period_revenue
+        on
+            assigned_users.experiment_id = post_period_revenue.experiment_id
+            and assigned_users.user_id = post_period_revenue.user_id
+
+)
+
+select * from final

@@ -1,0 +1,471 @@
+"""An experiment readout: validate the mart, check SRM, estimate every configured metric for
+every treatment variant, correct for multiple testing, judge guardrails, decide.
+
+Only per-variant aggregates leave the warehouse, except for validation (the columns the suite
+checks) and metrics configured with `bootstrap: true` (that metric's columns).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from metricbook import experiment_data
+from metricbook.config import Config, ExperimentConfig, Guardrail, Metric
+from metricbook.stats import (
+    Aggregates,
+    EffectEstimate,
+    SrmResult,
+    adjust_p_values,
+    always_valid,
+    cuped_mean,
+    cuped_ratio,
+    delta_ratio,
+    percentile_bootstrap,
+    srm_test,
+    two_proportion_z,
+    welch_t,
+)
+from metricbook.validation import ValidationReport, validate_experiment_data
+from metricbook.warehouse import Warehouse, WarehouseError
+
+Verdict = Literal["ship", "do not ship", "inconclusive"]
+GuardrailStatus = Literal["ok", "harmed", "inconclusive"]
+COUNT_COLUMNS = (
+    "impressions",
+    "clicks",
+    "saves",
+    "hides",
+    "active_days",
+    "revenue_usd",
+    "pre_impressions",
+    "pre_clicks",
+    "pre_saves",
+    "pre_active_days",
+)
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One metric for one treatment variant against the control: a row of the readout."""
+
+    metric: str
+    role: Literal["primary", "secondary", "guardrail"]
+    kind: str
+    method: str
+    numerator: str
+    denominator: str | None
+    covariate: str | None
+    variant: str
+    control_variant: str
+    n_control: int
+    n_treatment: int
+    control_value: float
+    treatment_value: float
+    diff: float
+    diff_ci_low: float
+    diff_ci_high: float
+    rel_lift: float
+    rel_lift_ci_low: float
+    rel_lift_ci_high: float
+    p_value: float
+    p_value_adjusted: float
+    alpha: float
+    significant: bool
+    variance_reduction: float | None = None
+    unadjusted: dict[str, float] | None = None
+    p_value_always_valid: float | None = None
+    always_valid_ci_low: float | None = None
+    always_valid_ci_high: float | None = None
+    bootstrap: dict[str, float] | None = None
+    guardrail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class VariantDecision:
+    variant: str
+    verdict: Verdict
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reasons: list[str]
+    by_variant: list[VariantDecision] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Readout:
+    experiment_id: str
+    target: str
+    alpha: float
+    correction: str
+    srm: SrmResult
+    results: list[MetricResult]
+    decision: Decision
+    validation: ValidationReport
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of `metricbook analyze --format json`."""
+        srm = self.srm
+        return {
+            "experiment_id": self.experiment_id,
+            "target": self.target,
+            "alpha": self.alpha,
+            "correction": self.correction,
+            "srm": {
+                "p_value": srm.p_value,
+                "statistic": srm.statistic,
+                "counts": dict(srm.counts),
+                "expected_shares": dict(srm.expected_shares),
+                "expected_counts": dict(srm.expected_counts),
+                "threshold": srm.threshold,
+                "passed": srm.passed,
+            },
+            "results": [_jsonable(asdict(result)) for result in self.results],
+            "decision": _jsonable(asdict(self.decision)),
+            "validation": {
+                "passed": self.validation.passed,
+                "warnings": [o.explain() for o in self.validation.warnings],
+            },
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def estimate(
+    metric: Metric, control: Aggregates, treatment: Aggregates, alpha: float
+) -> EffectEstimate:
+    """The method the metric's kind and covariate call for."""
+    if metric.kind == "ratio":
+        if metric.covariate and metric.covariate_denominator:
+            return cuped_ratio(
+                control,
+                treatment,
+                metric.numerator,
+                metric.denominator,
+                metric.covariate,
+                metric.covariate_denominator,
+                alpha,
+            )
+        return delta_ratio(control, treatment, metric.numerator, metric.denominator, alpha)
+    if metric.kind == "proportion":
+        return two_proportion_z(control, treatment, metric.numerator, alpha)
+    if metric.covariate:
+        return cuped_mean(control, treatment, metric.numerator, metric.covariate, alpha)
+    return welch_t(control, treatment, metric.numerator, alpha)
+
+
+def guardrail_status(result: EffectEstimate, guardrail: Guardrail) -> GuardrailStatus:
+    """Non-inferiority on the relative lift: harm is a change beyond `margin` in the harmful
+    direction. 'ok' when the CI excludes such harm, 'harmed' when the CI lies entirely beyond
+    the margin, 'inconclusive' when it straddles it."""
+    if guardrail.harmful_direction == "increase":
+        if result.rel_lift_ci_high < guardrail.margin:
+            return "ok"
+        return "harmed" if result.rel_lift_ci_low > guardrail.margin else "inconclusive"
+    if result.rel_lift_ci_low > -guardrail.margin:
+        return "ok"
+    return "harmed" if result.rel_lift_ci_high < -guardrail.margin else "inconclusive"
+
+
+def _role(
+    metric: str, experiment: ExperimentConfig
+) -> Literal["primary", "secondary", "guardrail"]:
+    if metric == experiment.primary:
+        return "primary"
+    return "secondary" if metric in experiment.secondary else "guardrail"
+
+
+def decide(
+    experiment: ExperimentConfig, srm: SrmResult, results: Sequence[MetricResult]
+) -> Decision:
+    """ship: SRM passed, the primary metric significant (after correction) in the intended
+    direction, and no guardrail harmed or left inconclusive. do not ship: the primary
+    significant the wrong way, or a guardrail harmed beyond its margin. Otherwise
+    inconclusive. With several treatments each gets a verdict; the experiment ships when one
+    does (the one with the largest primary lift)."""
+    by_variant = []
+    for variant in dict.fromkeys(r.variant for r in results):
+        rows = [r for r in results if r.variant == variant]
+        primary = next(r for r in rows if r.role == "primary")
+        reasons: list[str] = []
+        verdict: Verdict = "inconclusive"
+        wanted = 1 if experiment.primary_direction == "increase" else -1
+        if not srm.passed:
+            reasons.append(
+                f"SRM failed (p = {srm.p_value:.2g} < {srm.threshold}): the split is not the "
+                "designed one, so no result can be trusted; find the cause first"
+            )
+        elif primary.significant and math.copysign(1, primary.diff) != wanted:
+            verdict = "do not ship"
+            reasons.append(
+                f"primary {primary.metric} moved the wrong way ({primary.rel_lift:+.2%}, "
+                f"adjusted p = {primary.p_value_adjusted:.3g})"
+            )
+        harmed = [r for r in rows if r.guardrail and r.guardrail["status"] == "harmed"]
+        unclear = [r for r in rows if r.guardrail and r.guardrail["status"] == "inconclusive"]
+        for row in harmed:
+            verdict = "do not ship"
+            reasons.append(
+                f"guardrail {row.metric} harmed beyond its {row.guardrail['margin']:.0%} margin "
+                f"(lift {row.rel_lift:+.2%}, CI {row.rel_lift_ci_low:+.2%} to "
+                f"{row.rel_lift_ci_high:+.2%})"
+            )
+        for row in unclear:
+            reasons.append(
+                f"guardrail {row.metric}: cannot rule out harm beyond "
+                f"{row.guardrail['margin']:.0%} (CI {row.rel_lift_ci_low:+.2%} to "
+                f"{row.rel_lift_ci_high:+.2%})"
+            )
+        if srm.passed and verdict == "inconclusive":
+            if primary.significant and math.copysign(1, primary.diff) == wanted:
+                reasons.insert(
+                    0,
+                    f"primary {primary.metric} {primary.rel_lift:+.2%} (CI "
+                    f"{primary.rel_lift_ci_low:+.2%} to {primary.rel_lift_ci_high:+.2%}, "
+                    f"adjusted p = {primary.p_value_adjusted:.3g})",
+                )
+                if not unclear:
+                    verdict = "ship"
+                    reasons.append("SRM passed; every guardrail within its margin")
+            else:
+                reasons.insert(
+                    0,
+                    f"primary {primary.metric} not significant (lift {primary.rel_lift:+.2%}, "
+                    f"adjusted p = {primary.p_value_adjusted:.3g} >= {primary.alpha})",
+                )
+        by_variant.append(VariantDecision(variant, verdict, reasons))
+    shipping = [d for d in by_variant if d.verdict == "ship"]
+    if shipping:
+        lift = {r.variant: r.rel_lift for r in results if r.role == "primary"}
+        best = max(shipping, key=lambda d: lift[d.variant])
+        return Decision("ship", [f"ship {best.variant}", *best.reasons], by_variant)
+    if all(d.verdict == "do not ship" for d in by_variant):
+        reasons = [f"{d.variant}: {reason}" for d in by_variant for reason in d.reasons]
+        return Decision("do not ship", reasons, by_variant)
+    reasons = [f"{d.variant}: {reason}" for d in by_variant for reason in d.reasons]
+    return Decision("inconclusive", reasons, by_variant)
+
+
+def analyze(
+    warehouse: Warehouse,
+    config: Config,
+    experiment_id: str,
+    target: str = "duckdb",
+    bootstrap_resamples: int = 2000,
+    seed: int = 0,
+) -> Readout:
+    experiment = config.experiment(experiment_id)
+    metrics = config.metrics_of(experiment)
+    declared = experiment_data.declared_variants(warehouse, experiment_id)
+    controls = [v.variant for v in declared if v.is_control]
+    counts = experiment_data.assignment_counts(warehouse, experiment_id)
+
+    columns = list(dict.fromkeys(c for metric in metrics for c in metric.columns))
+    checked = [
+        c
+        for c in COUNT_COLUMNS
+        if c in experiment_data.mart_columns(warehouse, experiment_data.USER_METRICS)
+    ]
+    rows = experiment_data.user_rows(warehouse, experiment_id, checked)
+    validation = validate_experiment_data(rows, declared, sum(counts.values()), checked)
+    validation.raise_for_failures(experiment_id)
+    control = controls[0]
+
+    srm = srm_test(
+        {v.variant: counts.get(v.variant, 0) for v in declared},
+        {v.variant: v.traffic_share for v in declared},
+        experiment.srm_threshold,
+    )
+    aggregates = experiment_data.variant_aggregates(warehouse, experiment_id, columns)
+    if control not in aggregates:
+        raise WarehouseError(f"experiment '{experiment_id}' has no users in control '{control}'")
+    guardrails = {g.metric: g for g in experiment.guardrails}
+
+    estimates: list[tuple[Metric, str, EffectEstimate]] = []
+    for variant in [v.variant for v in declared if not v.is_control]:
+        if variant not in aggregates:
+            raise WarehouseError(f"experiment '{experiment_id}' has no users in '{variant}'")
+        for metric in metrics:
+            result = estimate(metric, aggregates[control], aggregates[variant], experiment.alpha)
+            estimates.append((metric, variant, result))
+    adjusted = _adjusted_by_family(
+        [(_role(metric.name, experiment), effect.p_value) for metric, _, effect in estimates],
+        experiment.correction,
+    )
+
+    results = []
+    for (metric, variant, effect), p_adjusted in zip(estimates, adjusted, strict=True):
+        sequential = always_valid(
+            effect.diff,
+            _variance_of_diff(effect),
+            experiment.alpha,
+            n_control=effect.n_control,
+            n_treatment=effect.n_treatment,
+        )
+        guardrail = None
+        if metric.name in guardrails:
+            rule = guardrails[metric.name]
+            guardrail = {
+                "harmful_direction": rule.harmful_direction,
+                "margin": rule.margin,
+                "status": guardrail_status(effect, rule),
+            }
+        results.append(
+            MetricResult(
+                metric=metric.name,
+                role=_role(metric.name, experiment),
+                kind=metric.kind,
+                method=effect.method,
+                numerator=metric.numerator,
+                denominator=metric.denominator,
+                covariate=metric.covariate_label,
+                variant=variant,
+                control_variant=control,
+                n_control=effect.n_control,
+                n_treatment=effect.n_treatment,
+                control_value=effect.control_value,
+                treatment_value=effect.treatment_value,
+                diff=effect.diff,
+                diff_ci_low=effect.diff_ci_low,
+                diff_ci_high=effect.diff_ci_high,
+                rel_lift=effect.rel_lift,
+                rel_lift_ci_low=effect.rel_lift_ci_low,
+                rel_lift_ci_high=effect.rel_lift_ci_high,
+                p_value=effect.p_value,
+                p_value_adjusted=p_adjusted,
+                alpha=experiment.alpha,
+                significant=p_adjusted < experiment.alpha,
+                variance_reduction=effect.variance_reduction,
+                unadjusted=_unadjusted(effect),
+                p_value_always_valid=sequential.p_value,
+                always_valid_ci_low=sequential.ci_low,
+                always_valid_ci_high=sequential.ci_high,
+                bootstrap=_bootstrap(
+                    warehouse,
+                    experiment_id,
+                    metric,
+                    control,
+                    variant,
+                    experiment.alpha,
+                    bootstrap_resamples,
+                    seed,
+                ),
+                guardrail=guardrail,
+            )
+        )
+    return Readout(
+        experiment_id=experiment_id,
+        target=target,
+        alpha=experiment.alpha,
+        correction=experiment.correction,
+        srm=srm,
+        results=results,
+        decision=decide(experiment, srm, results),
+        validation=validation,
+    )
+
+
+def _adjusted_by_family(roles_and_p: Sequence[tuple[str, float]], method: str) -> list[float]:
+    """Multiple-testing correction within each family: the primary metric (across treatment
+    variants: it is pre-registered, so only the number of arms multiplies it), the secondary
+    metrics, and the guardrails. Correcting the primary for every secondary metric reported
+    beside it would make adding a chart cost power on the decision."""
+    adjusted = [math.nan] * len(roles_and_p)
+    for role in ("primary", "secondary", "guardrail"):
+        positions = [i for i, (r, _) in enumerate(roles_and_p) if r == role]
+        values = adjust_p_values([roles_and_p[i][1] for i in positions], method)
+        for position, value in zip(positions, values, strict=True):
+            adjusted[position] = value
+    return adjusted
+
+
+def _variance_of_diff(effect: EffectEstimate) -> float:
+    """The estimate's variance, recovered from its test statistic (diff / se)."""
+    if effect.statistic and math.isfinite(effect.statistic) and effect.diff != 0:
+        return (effect.diff / effect.statistic) ** 2
+    from scipy import stats
+
+    critical = (
+        stats.t.ppf(1 - effect.alpha / 2, effect.df)
+        if effect.df
+        else stats.norm.ppf(1 - effect.alpha / 2)
+    )
+    return ((effect.diff_ci_high - effect.diff_ci_low) / (2 * critical)) ** 2
+
+
+def _unadjusted(effect: EffectEstimate) -> dict[str, float] | None:
+    plain = effect.unadjusted
+    if plain is None:
+        return None
+    return {
+        "method": plain.method,
+        "control_value": plain.control_value,
+        "treatment_value": plain.treatment_value,
+        "diff": plain.diff,
+        "diff_ci_low": plain.diff_ci_low,
+        "diff_ci_high": plain.diff_ci_high,
+        "rel_lift": plain.rel_lift,
+        "p_value": plain.p_value,
+    }
+
+
+def _bootstrap(
+    warehouse: Warehouse,
+    experiment_id: str,
+    metric: Metric,
+    control: str,
+    variant: str,
+    alpha: float,
+    n_resamples: int,
+    seed: int,
+) -> dict[str, float] | None:
+    if not metric.bootstrap:
+        return None
+    columns = [metric.numerator] + ([metric.denominator] if metric.denominator else [])
+    rows = experiment_data.user_rows(warehouse, experiment_id, columns)
+    arms = {
+        name: rows.loc[rows["variant"] == name, columns].astype(float).to_numpy()
+        for name in (control, variant)
+    }
+    if metric.kind == "ratio":
+        result = percentile_bootstrap(
+            arms[control], arms[variant], "ratio_diff", alpha, n_resamples, seed
+        )
+    else:
+        result = percentile_bootstrap(
+            arms[control][:, 0], arms[variant][:, 0], "mean_diff", alpha, n_resamples, seed
+        )
+    return {
+        "method": "percentile_bootstrap",
+        "n_resamples": result.n_resamples,
+        "diff_ci_low": result.ci_low,
+        "diff_ci_high": result.ci_high,
+        "rel_lift_ci_low": result.rel_lift_ci_low,
+        "rel_lift_ci_high": result.rel_lift_ci_high,
+    }
+
+
+def result_rows(readout: Readout) -> list[Mapping[str, Any]]:
+    """Flat rows for `--write`: one per metric and variant, scalar columns only."""
+    rows = []
+    for result in readout.results:
+        flat = {k: v for k, v in asdict(result).items() if not isinstance(v, dict)}
+        flat["experiment_id"] = readout.experiment_id
+        flat["srm_p_value"] = readout.srm.p_value
+        flat["srm_passed"] = readout.srm.passed
+        flat["decision"] = readout.decision.verdict
+        rows.append(flat)
+    return rows

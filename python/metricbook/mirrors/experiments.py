@@ -1,0 +1,116 @@
+"""pandas mirrors of the experiment marts (models/marts/experiments/_experiments__models.yml)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+KEY = ["experiment_id", "user_id"]
+
+
+def user_assignments(assignments: pd.DataFrame, experiments: pd.DataFrame) -> pd.DataFrame:
+    """int_experiment_user_assignments from stg_experiment_assignments and stg_experiments."""
+    rows = assignments.merge(experiments, on="experiment_id")
+    timing = np.select(
+        [rows["assigned_at"] < rows["start_at"], rows["assigned_at"] > rows["end_at"]],
+        ["before_start", "after_end"],
+        default="in_window",
+    )
+    rows = rows.assign(timing=timing)
+    in_window = rows[rows["timing"] == "in_window"]
+    window = in_window.groupby(KEY).agg(
+        variants_in_window=("variant", "nunique"),
+        assignments_in_window=("variant", "size"),
+        first_variant=("variant", "min"),
+        first_assigned_at=("assigned_at", "min"),
+    )
+    outside = pd.crosstab([rows["experiment_id"], rows["user_id"]], rows["timing"]).reindex(
+        columns=["before_start", "after_end"], fill_value=0
+    )
+    result = outside.join(window, how="left").reset_index()
+    result.columns.name = None
+    result[["variants_in_window", "assignments_in_window"]] = (
+        result[["variants_in_window", "assignments_in_window"]].fillna(0).astype(int)
+    )
+    result["variant"] = result["first_variant"].where(result["variants_in_window"] == 1)
+    result["assignment_status"] = np.select(
+        [
+            result["variants_in_window"] == 1,
+            result["variants_in_window"] > 1,
+            result["after_end"] > 0,
+        ],
+        ["assigned", "multiple_variants", "assigned_after_end"],
+        default="assigned_before_start",
+    )
+    return result.rename(
+        columns={
+            "before_start": "assignments_before_start",
+            "after_end": "assignments_after_end",
+        }
+    )[
+        [
+            *KEY,
+            "variant",
+            "first_assigned_at",
+            "variants_in_window",
+            "assignments_in_window",
+            "assignments_before_start",
+            "assignments_after_end",
+            "assignment_status",
+        ]
+    ]
+
+
+def assignments(user_assignments_frame: pd.DataFrame) -> pd.DataFrame:
+    """fct_experiment_assignments: the users with exactly one variant in the window."""
+    assigned = user_assignments_frame[user_assignments_frame["assignment_status"] == "assigned"]
+    return assigned[[*KEY, "variant", "first_assigned_at"]]
+
+
+def _counts(events: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
+    by_type = pd.crosstab([events["experiment_id"], events["user_id"]], events["event_type"])
+    by_type = by_type.reindex(columns=["impression", "click", "save", "hide"], fill_value=0)
+    by_type.columns = [f"{prefix}{name}s" for name in ["impression", "click", "save", "hide"]]
+    active = events.groupby(KEY)["event_date"].nunique().rename(f"{prefix}active_days")
+    return by_type.join(active)
+
+
+def user_metrics(
+    assignments_frame: pd.DataFrame,
+    experiments: pd.DataFrame,
+    variants: pd.DataFrame,
+    events: pd.DataFrame,
+    transactions: pd.DataFrame,
+    pre_period_days: int = 14,
+) -> pd.DataFrame:
+    """fct_experiment_user_metrics: every assigned user, zero-filled, post and pre periods."""
+    users = assignments_frame.merge(experiments, on="experiment_id").merge(
+        variants[["experiment_id", "variant", "is_control"]], on=["experiment_id", "variant"]
+    )
+    users["pre_period_start_at"] = users["start_at"] - pd.Timedelta(days=pre_period_days)
+    user_events = users.merge(events, on="user_id")
+    post = user_events[
+        (user_events["event_at"] >= user_events["first_assigned_at"])
+        & (user_events["event_at"] <= user_events["end_at"])
+    ]
+    pre = user_events[
+        (user_events["event_at"] >= user_events["pre_period_start_at"])
+        & (user_events["event_at"] < user_events["start_at"])
+    ]
+    paid = users.merge(transactions[transactions["status"] == "completed"], on="user_id")
+    paid = paid[
+        (paid["transacted_at"] >= paid["first_assigned_at"])
+        & (paid["transacted_at"] <= paid["end_at"])
+    ]
+    revenue = paid.groupby(KEY)["amount_usd"].sum().astype(float).rename("revenue_usd")
+
+    result = (
+        users.set_index(KEY)[["variant", "is_control", "first_assigned_at"]]
+        .join(_counts(post))
+        .join(revenue)
+        .join(_counts(pre, prefix="pre_").drop(columns=["pre_hides"]))
+    )
+    counts = [c for c in result.columns if c not in ("variant", "is_control", "first_assigned_at")]
+    result[counts] = result[counts].fillna(0)
+    result["has_saved"] = (result["saves"] > 0).astype(int)
+    return result.reset_index()

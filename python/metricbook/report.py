@@ -1,0 +1,149 @@
+"""Readouts for people: a terminal table and a self-contained HTML page (inline CSS and SVG, no
+scripts, fonts or images fetched from anywhere)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from metricbook.analysis import MetricResult, Readout
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _pct(value: float | None, signed: bool = True) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:+.2%}" if signed else f"{value:.2%}"
+
+
+def _num(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return "<0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def text_table(readout: Readout) -> str:
+    """The readout as plain text for a terminal."""
+    srm = readout.srm
+    lines = [
+        f"experiment {readout.experiment_id}  (target {readout.target}, alpha {readout.alpha}, "
+        f"{readout.correction} correction)",
+        f"SRM: {'passed' if srm.passed else 'FAILED'}  p = {_p(srm.p_value)}  counts "
+        + ", ".join(f"{k}={v}" for k, v in srm.counts.items())
+        + "  expected "
+        + ", ".join(f"{k}={v:.0%}" for k, v in srm.expected_shares.items()),
+        "",
+    ]
+    header = (
+        f"{'metric':<22}{'role':<10}{'variant':<11}{'method':<22}{'control':>10}"
+        f"{'treatment':>11}{'lift':>9}{'lift 95% CI':>22}{'p':>9}{'p adj':>9}  note"
+    )
+    lines += [header, "-" * len(header)]
+    for r in readout.results:
+        note = []
+        if r.variance_reduction is not None:
+            note.append(f"CUPED -{r.variance_reduction:.0%} var")
+        if r.guardrail:
+            note.append(f"guardrail {r.guardrail['status']}")
+        if r.significant:
+            note.append("significant")
+        lines.append(
+            f"{r.metric:<22}{r.role:<10}{r.variant:<11}{r.method:<22}"
+            f"{_num(r.control_value):>10}{_num(r.treatment_value):>11}{_pct(r.rel_lift):>9}"
+            f"{_pct(r.rel_lift_ci_low) + ' to ' + _pct(r.rel_lift_ci_high):>22}"
+            f"{_p(r.p_value):>9}{_p(r.p_value_adjusted):>9}  {', '.join(note)}"
+        )
+    if readout.validation.warnings:
+        lines += ["", "validation warnings:"]
+        lines += [f"  - {w.explain()}" for w in readout.validation.warnings]
+    lines += ["", f"DECISION: {readout.decision.verdict.upper()}"]
+    lines += [f"  - {reason}" for reason in readout.decision.reasons]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _ForestRow:
+    y: float
+    label: str
+    x_low: float
+    x_mid: float
+    x_high: float
+    colour: str
+    result: MetricResult
+
+
+def _forest(results: list[MetricResult], width: float = 560, row_height: float = 34) -> dict:
+    """Geometry of the forest plot: relative lift and its CI per metric, on a shared axis."""
+    finite = [
+        v
+        for r in results
+        for v in (r.rel_lift_ci_low, r.rel_lift_ci_high, r.rel_lift)
+        if v is not None and math.isfinite(v)
+    ]
+    bound = max([abs(v) for v in finite] + [0.05]) * 1.1
+    left, right = 0.0, width
+
+    def x(value: float) -> float:
+        clipped = max(-bound, min(bound, value if math.isfinite(value) else 0.0))
+        return left + (clipped + bound) / (2 * bound) * (right - left)
+
+    rows = []
+    for index, r in enumerate(results):
+        colour = "#6b7280"
+        if r.guardrail and r.guardrail["status"] == "harmed":
+            colour = "#b91c1c"
+        elif r.significant:
+            colour = "#047857" if r.rel_lift > 0 else "#b45309"
+        rows.append(
+            _ForestRow(
+                y=index * row_height + row_height / 2,
+                label=f"{r.metric} ({r.variant})",
+                x_low=x(r.rel_lift_ci_low),
+                x_mid=x(r.rel_lift),
+                x_high=x(r.rel_lift_ci_high),
+                colour=colour,
+                result=r,
+            )
+        )
+    ticks = [(x(t * bound / 2), f"{t * bound / 2:+.0%}") for t in (-2, -1, 0, 1, 2)]
+    return {
+        "rows": rows,
+        "width": width,
+        "height": len(results) * row_height,
+        "zero": x(0.0),
+        "ticks": ticks,
+    }
+
+
+def html_report(readout: Readout) -> str:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    environment.filters.update(pct=_pct, num=_num, p=_p)
+    template = environment.get_template("readout.html")
+    guardrails = [r for r in readout.results if r.guardrail]
+    cuped = [r for r in readout.results if r.variance_reduction is not None]
+    return template.render(
+        readout=readout,
+        forest=_forest(readout.results),
+        guardrails=guardrails,
+        cuped=cuped,
+    )
+
+
+def write_html_report(readout: Readout, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html_report(readout), encoding="utf-8")
+    return path
