@@ -28,10 +28,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -e ".[dev,postgres,spark]"
 	touch $@ $(VENV)/.installed-core
 
-## build: dbt build (seeds, models, data and unit tests) on the shipped seeds, in build/metricbook.duckdb
+## build: dbt build (seeds, models, data and unit tests) on the shipped seeds, in
+## build/metricbook.duckdb, then the seed experiment's readout (printed, and build/readout.html)
 build: $(VENV)/.installed-core
 	mkdir -p build
 	$(DBT) build
+	$(BIN)/metricbook analyze --experiment exp_home_feed_ranking_v2 --report build/readout.html
 
 ## test: lint, dbt build on a fresh DuckDB (+ docs), pytest, then dbt build on Postgres and Spark
 test: $(VENV)/.installed-dev lint dbt-test docs pytest dbt-test-postgres dbt-test-spark
