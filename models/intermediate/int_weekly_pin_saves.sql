@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', **replace_recent_days_config('week_start', grain='week')) }}
+
 -- One row per user, pin and UTC ISO week in which the user saved the pin: a pin saved twice in
 -- a week is one save here, so category counts measure pins saved, not save clicks. Carries the
 -- pin's category and the saver's country so content marts need no further joins.
@@ -7,6 +9,10 @@ with
 events as (
 
     select * from {{ ref('stg_events') }}
+    {% if is_incremental() %}
+    -- whole ISO weeks from the cutoff's week on are rebuilt (distinct saves span the week)
+    where event_date >= {{ late_data_cutoff('week_start', grain='week') }}
+    {% endif %}
 
 ),
 

@@ -19,8 +19,8 @@ active_days as (
 day_numbers as (
 
     {% for day_number in var('retention_day_numbers') %}
-        select {{ day_number }} as day_number
-        {% if not loop.last %}union all{% endif %}
+    select {{ day_number }} as day_number
+    {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
 ),
@@ -28,11 +28,11 @@ day_numbers as (
 observed_until as (
 
     {% if var('retention_as_of_date') %}
-        select cast('{{ var("retention_as_of_date") }}' as date) as as_of_date
+    select cast('{{ var("retention_as_of_date") }}' as date) as as_of_date
     {% else %}
-        -- the last UTC date with any valid event: nothing after it has been observed
-        select max(activity_date) as as_of_date
-        from active_days
+    -- the last UTC date with any valid event: nothing after it has been observed
+    select max(activity_date) as as_of_date
+    from active_days
     {% endif %}
 
 ),
