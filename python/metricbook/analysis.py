@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import combinations
 from typing import Any, Literal
 
 from metricbook import experiment_data
@@ -28,7 +29,7 @@ from metricbook.stats import (
     two_proportion_z,
     welch_t,
 )
-from metricbook.validation import ValidationReport, validate_experiment_data
+from metricbook.validation import ValidationReport, validate_experiment
 from metricbook.warehouse import Warehouse, WarehouseError
 
 Verdict = Literal["ship", "do not ship", "inconclusive"]
@@ -274,13 +275,9 @@ def analyze(
     counts = experiment_data.assignment_counts(warehouse, experiment_id)
 
     columns = list(dict.fromkeys(c for metric in metrics for c in metric.columns))
-    checked = [
-        c
-        for c in COUNT_COLUMNS
-        if c in experiment_data.mart_columns(warehouse, experiment_data.USER_METRICS)
-    ]
-    rows = experiment_data.user_rows(warehouse, experiment_id, checked)
-    validation = validate_experiment_data(rows, declared, sum(counts.values()), checked)
+    available = set(experiment_data.mart_columns(warehouse, experiment_data.USER_METRICS))
+    checked = [column for column in COUNT_COLUMNS if column in available]
+    validation = validate_experiment(warehouse, experiment_id, declared, checked)
     validation.raise_for_failures(experiment_id)
     control = controls[0]
 
@@ -289,7 +286,8 @@ def analyze(
         {v.variant: v.traffic_share for v in declared},
         experiment.srm_threshold,
     )
-    aggregates = experiment_data.variant_aggregates(warehouse, experiment_id, columns)
+    pairs = [pair for metric in metrics for pair in combinations(metric.columns, 2)]
+    aggregates = experiment_data.variant_aggregates(warehouse, experiment_id, columns, pairs)
     if control not in aggregates:
         raise WarehouseError(f"experiment '{experiment_id}' has no users in control '{control}'")
     guardrails = {g.metric: g for g in experiment.guardrails}

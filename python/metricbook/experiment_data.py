@@ -51,10 +51,15 @@ def _to_float(value) -> float:
 
 
 def variant_aggregates(
-    warehouse: Warehouse, experiment_id: str, columns: Sequence[str]
+    warehouse: Warehouse,
+    experiment_id: str,
+    columns: Sequence[str],
+    pairs: Iterable[tuple[str, str]] | None = None,
 ) -> dict[str, Aggregates]:
-    """Per variant: count, and mean / var_samp of every column and covar_samp of every pair,
-    in one pushed-down query; the result has one row per variant whatever the user count."""
+    """Per variant: count, and mean / var_samp of every column and covar_samp of each pair in
+    `pairs` (default: every pair), in one pushed-down query; the result has one row per
+    variant whatever the user count. Pass only the pairs the methods need: a covariance costs
+    as much to aggregate as a mean."""
     columns = list(dict.fromkeys(columns))
     check_columns(warehouse, columns)
     double = DOUBLE[warehouse.dialect]
@@ -63,7 +68,7 @@ def variant_aggregates(
     for column in columns:
         selects.append(f"avg({as_double[column]}) as mean__{column}")
         selects.append(f"var_samp({as_double[column]}) as var__{column}")
-    pairs = list(combinations(columns, 2))
+    pairs = list(combinations(columns, 2)) if pairs is None else list(dict.fromkeys(pairs))
     for left, right in pairs:
         selects.append(f"covar_samp({as_double[left]}, {as_double[right]}) as cov__{left}__{right}")
     sql = (

@@ -1,20 +1,25 @@
 """great-expectations checks on the experiment mart, run before any statistic is computed.
 
-A failed error-level expectation stops the analysis with a message that names the expectation
-and shows sample rows; a warning-level one (clicks above impressions) is reported and the
-analysis goes on.
+The mart can hold millions of users, so the rows never leave the warehouse: one pushed-down
+query summarises what each expectation needs (per variant: rows, the minimum of every count
+column, users with clicks above impressions; overall: rows, distinct users, users assigned,
+assigned users missing from the mart), and the great-expectations suite runs on those summary
+frames. When an expectation fails, the offending rows are fetched (a few, by a query that names
+them) so the message shows what is wrong. An error-level failure stops the analysis; a
+warning-level one (clicks above impressions) is reported and the analysis goes on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
 
-from metricbook.experiment_data import DeclaredVariant
+from metricbook.experiment_data import ASSIGNMENTS, USER_METRICS, DeclaredVariant
+from metricbook.warehouse import Warehouse
 
 Severity = Literal["error", "warning"]
 SAMPLE_ROWS = 5
@@ -36,8 +41,8 @@ class ExpectationOutcome:
 
     def explain(self) -> str:
         detail = f"{self.expectation} ({self.description})"
-        if self.unexpected_count is not None:
-            detail += f": {self.unexpected_count} unexpected row(s)"
+        if self.unexpected_count:
+            detail += f": {self.unexpected_count} unexpected"
         if self.observed_value is not None:
             detail += f": observed {self.observed_value}"
         if self.sample_rows:
@@ -65,9 +70,20 @@ class ValidationReport:
         if self.failures:
             lines = "\n".join(f"  - {o.explain()}" for o in self.failures)
             raise ValidationError(
-                f"experiment '{experiment_id}': fct_experiment_user_metrics failed validation; "
-                f"fix the data (or the mart) before reading any result:\n{lines}"
+                f"experiment '{experiment_id}': {USER_METRICS} failed validation; fix the data "
+                f"(or the mart) before reading any result:\n{lines}"
             )
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One expectation on a summary frame, and how to fetch the rows behind a failure."""
+
+    frame: str  # "variants" | "totals" | "declared"
+    expectation: Any
+    description: str
+    severity: Severity
+    samples: Callable[[], pd.DataFrame] | None = None
 
 
 def _context():
@@ -80,111 +96,221 @@ def _context():
     return context
 
 
-def _run_suite(context, name: str, frame: pd.DataFrame, expectations: Sequence[tuple]) -> list:
-    """expectations: (expectation, description, severity) triples, validated on `frame`."""
-    import great_expectations as gx
-
-    asset = context.data_sources.add_pandas(f"{name}_source").add_dataframe_asset(name)
-    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
-        batch_parameters={"dataframe": frame}
+def summarise(
+    warehouse: Warehouse, experiment_id: str, count_columns: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pushed-down summaries the suite checks: per variant, and for the whole mart."""
+    metrics = warehouse.relation(USER_METRICS)
+    assignments = warehouse.relation(ASSIGNMENTS)
+    param = warehouse.param("experiment_id")
+    minimums = ", ".join(f"min({column}) as min_{column}" for column in count_columns)
+    above = (
+        "sum(case when clicks > impressions then 1 else 0 end)"
+        if {"clicks", "impressions"} <= set(count_columns)
+        else "0"
     )
-    suite = gx.ExpectationSuite(name=f"{name}_suite")
-    for expectation, _, _ in expectations:
-        suite.add_expectation(expectation)
-    suite = context.suites.add(suite)
-    result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
-    by_id = {item.expectation_config.id: item for item in result.results}
-    outcomes = []
-    for expectation, description, severity in expectations:
-        item = by_id[expectation.id]
-        indexes = (item.result or {}).get("unexpected_index_list") or []
-        outcomes.append(
-            ExpectationOutcome(
-                expectation=expectation.expectation_type,
-                description=description,
-                severity=severity,
-                success=bool(item.success),
-                unexpected_count=(item.result or {}).get("unexpected_count"),
-                observed_value=(item.result or {}).get("observed_value"),
-                sample_rows=frame.loc[list(indexes)[:SAMPLE_ROWS]].to_dict("records"),
-            )
+    variants = warehouse.frame(
+        f"select variant, count(*) as users, {above} as clicks_above_impressions"
+        f"{', ' + minimums if minimums else ''} "
+        f"from {metrics} where experiment_id = {param} group by variant",
+        {"experiment_id": experiment_id},
+    )
+    totals = warehouse.frame(
+        f"select"
+        f" (select count(*) from {metrics} where experiment_id = {param}) as mart_rows,"
+        f" (select count(*) from (select distinct user_id from {metrics}"
+        f"  where experiment_id = {param}) as keys) as distinct_users,"
+        f" (select count(*) from {assignments} where experiment_id = {param}) as assigned_users,"
+        f" (select count(*) from {assignments} as assigned where assigned.experiment_id = {param}"
+        f"  and not exists (select 1 from {metrics} as metrics"
+        f"  where metrics.experiment_id = assigned.experiment_id"
+        f"  and metrics.user_id = assigned.user_id)) as missing_users",
+        {"experiment_id": experiment_id},
+    )
+    variants.columns = [str(c).lower() for c in variants.columns]
+    totals.columns = [str(c).lower() for c in totals.columns]
+    variants["clicks_above_impressions_share"] = variants["clicks_above_impressions"].astype(
+        float
+    ) / variants["users"].astype(float)
+    return variants, totals
+
+
+def _sampler(warehouse: Warehouse, experiment_id: str, sql: str) -> Callable[[], pd.DataFrame]:
+    def fetch() -> pd.DataFrame:
+        frame = warehouse.frame(
+            sql.format(
+                metrics=warehouse.relation(USER_METRICS),
+                assignments=warehouse.relation(ASSIGNMENTS),
+                experiment=warehouse.param("experiment_id"),
+            ),
+            {"experiment_id": experiment_id},
         )
-    return outcomes
+        return frame.head(SAMPLE_ROWS)
+
+    return fetch
 
 
-def validate_experiment_data(
-    rows: pd.DataFrame,
+def _checks(
+    warehouse: Warehouse,
+    experiment_id: str,
     declared: Sequence[DeclaredVariant],
-    assigned_users: int,
     count_columns: Sequence[str],
-    clicks_above_impressions_tolerance: float = 0.01,
-) -> ValidationReport:
-    """The suite of the issue: grain unique, variant declared, exactly one control, counts
-    non-negative, every assigned user present (errors); clicks not above impressions beyond a
-    tolerance (warning)."""
+    tolerance: float,
+) -> list[_Check]:
     import great_expectations as gx
 
-    context = _context()
     expect = gx.expectations
-    user_expectations: list[tuple] = [
-        (
-            expect.ExpectCompoundColumnsToBeUnique(column_list=["experiment_id", "user_id"]),
+    names = [v.variant for v in declared]
+    quoted = ", ".join("'" + name.replace("'", "''") + "'" for name in names)
+
+    def sample(sql: str) -> Callable[[], pd.DataFrame]:
+        return _sampler(warehouse, experiment_id, sql + f" limit {SAMPLE_ROWS}")
+
+    checks = [
+        _Check(
+            "totals",
+            expect.ExpectColumnPairValuesToBeEqual(column_A="mart_rows", column_B="distinct_users"),
             "one row per (experiment_id, user_id)",
             "error",
+            sample(
+                "select experiment_id, user_id, count(*) as copies from {metrics} "
+                "where experiment_id = {experiment} group by experiment_id, user_id "
+                "having count(*) > 1"
+            ),
         ),
-        (
+        _Check(
+            "totals",
+            expect.ExpectColumnValuesToBeBetween(column="missing_users", max_value=0),
+            "every assigned user is present (zero-filled when inactive)",
+            "error",
+            sample(
+                "select assigned.experiment_id, assigned.user_id, assigned.variant "
+                "from {assignments} as assigned where assigned.experiment_id = {experiment} "
+                "and not exists (select 1 from {metrics} as metrics where "
+                "metrics.experiment_id = assigned.experiment_id "
+                "and metrics.user_id = assigned.user_id)"
+            ),
+        ),
+        _Check(
+            "totals",
+            expect.ExpectColumnPairValuesToBeEqual(column_A="mart_rows", column_B="assigned_users"),
+            "the mart has exactly the users of fct_experiment_assignments",
+            "error",
+        ),
+        _Check(
+            "variants",
             expect.ExpectColumnValuesToNotBeNull(column="variant"),
             "every user has a variant",
             "error",
-        ),
-        (
-            expect.ExpectColumnValuesToBeInSet(
-                column="variant", value_set=[v.variant for v in declared]
+            sample(
+                "select experiment_id, user_id from {metrics} "
+                "where experiment_id = {experiment} and variant is null"
             ),
-            "variant is one of the declared variants",
-            "error",
         ),
-        (
-            expect.ExpectTableRowCountToEqual(value=int(assigned_users)),
-            f"every assigned user is present ({assigned_users} in fct_experiment_assignments)",
+        _Check(
+            "variants",
+            expect.ExpectColumnValuesToBeInSet(column="variant", value_set=names),
+            f"variant is one of the declared variants ({', '.join(names)})",
             "error",
+            sample(
+                "select experiment_id, user_id, variant from {metrics} "
+                f"where experiment_id = {{experiment}} and variant not in ({quoted})"
+            ),
         ),
-    ]
-    for column in count_columns:
-        user_expectations.append(
-            (
-                expect.ExpectColumnValuesToBeBetween(column=column, min_value=0),
-                f"{column} is not negative",
-                "error",
-            )
-        )
-    if {"clicks", "impressions"} <= set(rows.columns):
-        user_expectations.append(
-            (
-                expect.ExpectColumnPairValuesAToBeGreaterThanB(
-                    column_A="impressions",
-                    column_B="clicks",
-                    or_equal=True,
-                    mostly=1 - clicks_above_impressions_tolerance,
-                ),
-                f"clicks <= impressions for at least {1 - clicks_above_impressions_tolerance:.0%}"
-                " of users (a click without its impression is a logging gap)",
-                "warning",
-            )
-        )
-    variants = pd.DataFrame(
-        {
-            "variant": [v.variant for v in declared],
-            "is_control": [int(v.is_control) for v in declared],
-        }
-    )
-    variant_expectations = [
-        (
+        _Check(
+            "declared",
             expect.ExpectColumnSumToBeBetween(column="is_control", min_value=1, max_value=1),
             "exactly one declared variant is the control",
             "error",
         ),
     ]
-    outcomes = _run_suite(context, "experiment_user_metrics", rows, user_expectations)
-    outcomes += _run_suite(context, "experiment_variants", variants, variant_expectations)
+    for column in count_columns:
+        checks.append(
+            _Check(
+                "variants",
+                expect.ExpectColumnValuesToBeBetween(column=f"min_{column}", min_value=0),
+                f"{column} is never negative",
+                "error",
+                sample(
+                    f"select experiment_id, user_id, variant, {column} from {{metrics}} "
+                    f"where experiment_id = {{experiment}} and {column} < 0"
+                ),
+            )
+        )
+    if {"clicks", "impressions"} <= set(count_columns):
+        checks.append(
+            _Check(
+                "variants",
+                expect.ExpectColumnValuesToBeBetween(
+                    column="clicks_above_impressions_share", max_value=tolerance
+                ),
+                f"clicks > impressions for at most {tolerance:.0%} of users per variant "
+                "(a click without its impression is a logging gap)",
+                "warning",
+                sample(
+                    "select experiment_id, user_id, variant, impressions, clicks from {metrics} "
+                    "where experiment_id = {experiment} and clicks > impressions"
+                ),
+            )
+        )
+    return checks
+
+
+def validate_experiment(
+    warehouse: Warehouse,
+    experiment_id: str,
+    declared: Sequence[DeclaredVariant],
+    count_columns: Sequence[str],
+    clicks_above_impressions_tolerance: float = 0.01,
+) -> ValidationReport:
+    """The suite of the issue: grain unique, variant declared, exactly one control, counts
+    non-negative, every assigned user present (errors); clicks not above impressions beyond a
+    tolerance (warning). Runs on pushed-down summaries, so its cost does not grow with users
+    on the Python side."""
+    import great_expectations as gx
+
+    variants, totals = summarise(warehouse, experiment_id, count_columns)
+    frames = {
+        "variants": variants,
+        "totals": totals,
+        "declared": pd.DataFrame(
+            {
+                "variant": [v.variant for v in declared],
+                "is_control": [int(v.is_control) for v in declared],
+            }
+        ),
+    }
+    checks = _checks(
+        warehouse, experiment_id, declared, count_columns, clicks_above_impressions_tolerance
+    )
+    context = _context()
+    outcomes = []
+    for name, frame in frames.items():
+        mine = [check for check in checks if check.frame == name]
+        asset = context.data_sources.add_pandas(f"{name}_source").add_dataframe_asset(name)
+        batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
+            batch_parameters={"dataframe": frame}
+        )
+        suite = gx.ExpectationSuite(name=f"{name}_suite")
+        for check in mine:
+            suite.add_expectation(check.expectation)
+        suite = context.suites.add(suite)
+        by_id = {r.expectation_config.id: r for r in batch.validate(suite).results}
+        for check in mine:
+            result = by_id[check.expectation.id]
+            details = result.result or {}
+            samples = []
+            if not result.success and check.samples is not None:
+                samples = check.samples().to_dict("records")
+            outcomes.append(
+                ExpectationOutcome(
+                    expectation=check.expectation.expectation_type,
+                    description=check.description,
+                    severity=check.severity,
+                    success=bool(result.success),
+                    unexpected_count=details.get("unexpected_count"),
+                    observed_value=details.get("observed_value"),
+                    sample_rows=samples,
+                )
+            )
     return ValidationReport(tuple(outcomes))

@@ -121,7 +121,7 @@ def test_validation_failure_stops_the_analysis_naming_rows(scratch_db: Path) -> 
     finally:
         handle.close()
     message = str(failure.value)
-    assert "expect_column_values_to_be_between" in message and "clicks is not negative" in message
+    assert "expect_column_values_to_be_between" in message and "clicks is never negative" in message
     assert "u0013" in message
 
 
