@@ -11,7 +11,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 # Test runs get their own database and target dir, so they never clobber the main build.
 TEST_DB := build/test/metricbook.duckdb
 
-.PHONY: build test lint dbt-test dbt-test-postgres dbt-test-spark pytest docs seeds clean
+.PHONY: build test lint dbt-test dbt-test-postgres dbt-test-spark pytest docs seeds bench clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -53,24 +53,34 @@ docs: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
-# A throwaway PostgreSQL server (.ci/with-postgres). Without its binaries the step is skipped,
-# except in CI, where a missing engine is a failure.
+# A throwaway PostgreSQL server (.ci/with-postgres): dbt build there, then every mart and the
+# experiment readout compared with the DuckDB test build (metricbook.parity). Without the
+# server binaries the step is skipped, except in CI, where a missing engine is a failure.
 dbt-test-postgres: $(VENV)/.installed-dev
 	if command -v initdb >/dev/null; then \
-		.ci/with-postgres $(DBT) build --target postgres --target-path target_postgres; \
+		.ci/with-postgres bash -c '$(DBT) build --target postgres --target-path target_postgres \
+			&& METRICBOOK_DUCKDB_PATH=$(TEST_DB) $(BIN)/python -m metricbook.parity --targets duckdb,postgres'; \
 	elif [ -n "$${CI:-}" ]; then echo "PostgreSQL server binaries (initdb) are missing" >&2; exit 1; \
 	else echo "SKIPPED dbt build --target postgres: no PostgreSQL server binaries (initdb)"; fi
 
-# Local Spark in the dbt process; warehouse and Derby metastore under build/test/spark.
+# Local Spark in the dbt process; warehouse and Derby metastore under build/test/spark; then
+# the same parity check against the DuckDB test build.
 dbt-test-spark: $(VENV)/.installed-dev
 	if command -v java >/dev/null; then \
-		METRICBOOK_SPARK_DIR=$(CURDIR)/build/test/spark $(DBT) build --target spark --target-path target_spark; \
+		METRICBOOK_SPARK_DIR=$(CURDIR)/build/test/spark $(DBT) build --target spark --target-path target_spark \
+		&& METRICBOOK_SPARK_DIR=$(CURDIR)/build/test/spark METRICBOOK_DUCKDB_PATH=$(TEST_DB) \
+			$(BIN)/python -m metricbook.parity --targets duckdb,spark; \
 	elif [ -n "$${CI:-}" ]; then echo "Java is missing: Spark cannot run" >&2; exit 1; \
 	else echo "SKIPPED dbt build --target spark: no Java runtime"; fi
 
 ## seeds: regenerate the shipped seed CSVs and their manifest (deterministic)
 seeds: $(VENV)/.installed-core
 	$(BIN)/python -m metricbook.seed_data --out seeds
+
+## bench: the benchmark (1M and 10M events; BENCH_ARGS="--with-100m" adds 100M), figures printed
+## and written to build/bench/results.json
+bench: $(VENV)/.installed-core
+	$(BIN)/python -m metricbook.bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf build target target_* logs .pytest_cache

@@ -8,7 +8,7 @@ checks) and metrics configured with `bootstrap: true` (that metric's columns).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any, Literal
@@ -267,7 +267,10 @@ def analyze(
     target: str = "duckdb",
     bootstrap_resamples: int = 2000,
     seed: int = 0,
+    aggregate: Callable[..., dict[str, Aggregates]] = experiment_data.variant_aggregates,
 ) -> Readout:
+    """The readout of one experiment. `aggregate` computes the per-variant aggregates; the
+    default pushes them down to the warehouse (the benchmark swaps in a pandas version)."""
     experiment = config.experiment(experiment_id)
     metrics = config.metrics_of(experiment)
     declared = experiment_data.declared_variants(warehouse, experiment_id)
@@ -287,7 +290,7 @@ def analyze(
         experiment.srm_threshold,
     )
     pairs = [pair for metric in metrics for pair in combinations(metric.columns, 2)]
-    aggregates = experiment_data.variant_aggregates(warehouse, experiment_id, columns, pairs)
+    aggregates = aggregate(warehouse, experiment_id, columns, pairs)
     if control not in aggregates:
         raise WarehouseError(f"experiment '{experiment_id}' has no users in control '{control}'")
     guardrails = {g.metric: g for g in experiment.guardrails}

@@ -113,6 +113,10 @@ def parser() -> argparse.ArgumentParser:
     power.add_argument("--ratio", type=float, default=1.0, help="n_treatment / n_control")
     power.add_argument("--format", choices=["table", "json"], default="table")
     power.set_defaults(run=_power)
+
+    from metricbook.generator import add_generate_parser
+
+    add_generate_parser(commands)
     return root
 
 

@@ -115,13 +115,15 @@ def declared_variants(warehouse: Warehouse, experiment_id: str) -> list[Declared
 
 
 def user_rows(warehouse: Warehouse, experiment_id: str, columns: Sequence[str]) -> pd.DataFrame:
-    """Row-level data (one row per assigned user) for the methods that need it: validation and
-    the bootstrap. Only the named columns are read."""
+    """Row-level data (one row per assigned user) for the methods that need it (the
+    bootstrap). Only the named columns are read."""
     columns = list(dict.fromkeys(["experiment_id", "user_id", "variant", *columns]))
     check_columns(warehouse, columns)
     sql = (
         f"select {', '.join(columns)} from {warehouse.relation(USER_METRICS)} "
-        f"where experiment_id = {warehouse.param('experiment_id')}"
+        f"where experiment_id = {warehouse.param('experiment_id')} "
+        # a fixed order, so a seeded bootstrap resamples the same users on every engine
+        "order by user_id"
     )
     frame = warehouse.frame(sql, {"experiment_id": experiment_id})
     frame.columns = [str(column).lower() for column in frame.columns]

@@ -155,13 +155,17 @@ where e.event_type = 'save'
 group by all;
 
 create or replace table fct_category_rankings as
-select week_start, country, category, count(*) as saves,
-    row_number() over (partition by week_start, country order by count(*) desc, category)
+with counted as (
+    select week_start, country, category, count(*) as saves
+    from weekly_saves
+    group by week_start, country, category
+)
+select *,
+    row_number() over (partition by week_start, country order by saves desc, category)
         as rank_row_number,
-    rank() over (partition by week_start, country order by count(*) desc) as rank_standard,
-    dense_rank() over (partition by week_start, country order by count(*) desc) as rank_dense
-from weekly_saves
-group by all;
+    rank() over (partition by week_start, country order by saves desc) as rank_standard,
+    dense_rank() over (partition by week_start, country order by saves desc) as rank_dense
+from counted;
 
 create or replace table fct_category_overlap as
 with audiences as (select distinct category, user_id from weekly_saves),

@@ -1,0 +1,1 @@
+"""The benchmark (`make bench`): metricbook against the floor, pandas and itself (incremental)."""

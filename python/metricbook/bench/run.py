@@ -1,0 +1,242 @@
+"""`make bench`: metricbook's cost against the floor, pandas and its own incremental run.
+
+    python -m metricbook.bench.run [--sizes 1M,10M] [--with-100m] [--out build/bench]
+
+For each size it generates (once, then reuses) 90 days of raw Parquet with `metricbook
+generate`, and measures, each step in its own process (wall time, peak RSS):
+  - `dbt run` (the models) and `dbt build` (models + every data and unit test) on a fresh DuckDB;
+  - the floor: the same marts from one hand-written DuckDB script (bench/floor.sql), and checks
+    that its marts equal metricbook's;
+  - the pandas way: raw Parquet into pandas, parse, dedupe, then the mirrors;
+  - an incremental `dbt build` after one more day of data, as a share of the full build.
+Then `metricbook analyze` on synthetic experiment marts of 1M and 10M users, pushed down vs
+pulling every row into pandas. Prints a table and writes OUT/results.json. Figures are
+reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from metricbook.dbt_runner import REPO_ROOT, dbt_executable
+
+SIZES = {"50K": 50_000, "1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
+DAYS = 90
+SEED = 7
+ANALYZE_USERS = {"1M": 1_000_000, "10M": 10_000_000}
+# (mart, key columns, value columns) compared between the floor and metricbook
+FLOOR_CHECKS = [
+    ("fct_active_users", ["activity_date"], ["dau", "wau", "mau"]),
+    ("fct_retention", ["cohort_date", "day_number"], ["cohort_users", "retained_users"]),
+    ("fct_category_rankings", ["week_start", "country", "category"],
+     ["saves", "rank_row_number", "rank_standard", "rank_dense"]),
+    ("fct_category_overlap", ["category_a", "category_b"], ["users_both"]),
+    ("fct_user_ctr", ["user_id"], ["impressions", "clicks"]),
+    ("fct_experiment_user_metrics", ["experiment_id", "user_id"],
+     ["variant", "impressions", "clicks", "saves", "hides", "active_days", "pre_clicks",
+      "pre_impressions"]),
+]  # fmt: skip
+
+
+def measure(command: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run `command` under bench.measure; returns seconds and peak_rss_mb (raises on failure)."""
+    wrapped = [sys.executable, "-m", "metricbook.bench.measure", "--", *command]
+    completed = subprocess.run(
+        wrapped, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False
+    )
+    report = json.loads(completed.stderr.strip().splitlines()[-1])
+    if report["returncode"] != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+        )
+    return {"seconds": round(report["seconds"], 2), "peak_rss_mb": round(report["peak_rss_mb"])}
+
+
+def _dbt(args: list[str], database: Path, data: Path, target_path: Path) -> list[str]:
+    variables = json.dumps({"raw_source": "parquet", "raw_parquet_dir": str(data)})
+    return [
+        dbt_executable(), *args, "--vars", variables, "--target-path", str(target_path),
+        "--project-dir", str(REPO_ROOT), "--profiles-dir", str(REPO_ROOT),
+    ]  # fmt: skip
+
+
+def _raw_events(data: Path) -> int:
+    with duckdb.connect() as con:
+        return con.sql(
+            f"select count(*) from read_parquet('{data}/raw_events/*.parquet')"
+        ).fetchone()[0]
+
+
+def ensure_data(label: str, out: Path) -> Path:
+    from metricbook import generator
+
+    data = out / f"data-{label}"
+    if not (data / generator.STATE_FILE).exists():
+        shutil.rmtree(data, ignore_errors=True)
+        users = generator.plan_for_events(SIZES[label], DAYS)
+        print(f"[{label}] generating {users:,} users x {DAYS} days ...", flush=True)
+        generator.generate(users, DAYS, SEED, data)
+    return data
+
+
+def floor_matches(floor_db: Path, metricbook_db: Path) -> dict[str, int]:
+    """Rows that differ between the floor's marts and metricbook's, per mart (0 = equal)."""
+    differences = {}
+    with duckdb.connect() as con:
+        con.execute(f"attach '{floor_db}' as floor (read_only)")
+        con.execute(f"attach '{metricbook_db}' as mb (read_only)")
+        for table, keys, values in FLOOR_CHECKS:
+            columns = ", ".join(keys + values)
+            differences[table] = con.sql(
+                f"select count(*) from ((select {columns} from floor.{table} "
+                f"except all select {columns} from mb.{table}) union all "
+                f"(select {columns} from mb.{table} except all "
+                f"select {columns} from floor.{table}))"
+            ).fetchone()[0]
+    return differences
+
+
+def _copy_linked(source: Path, destination: Path) -> None:
+    """A copy of a generated data set whose files are hard links (instant, no extra disk)."""
+    shutil.rmtree(destination, ignore_errors=True)
+    shutil.copytree(source, destination, copy_function=os.link)
+    for state in destination.glob("*.json"):  # state files are rewritten: real copies
+        state.unlink()
+        shutil.copy(source / state.name, state)
+
+
+def bench_size(label: str, out: Path, with_pandas: bool) -> dict:
+    from metricbook import generator
+
+    data = ensure_data(label, out)
+    work = out / label
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    result: dict = {"size": label, "raw_events": _raw_events(data), "days": DAYS}
+    database = work / "metricbook.duckdb"
+    env = {"METRICBOOK_DUCKDB_PATH": str(database)}
+    print(f"[{label}] dbt run ...", flush=True)
+    result["dbt_run"] = measure(_dbt(["run"], database, data, work / "target"), env)
+    database.unlink()
+    print(f"[{label}] dbt build ...", flush=True)
+    result["dbt_build"] = measure(_dbt(["build"], database, data, work / "target"), env)
+    print(f"[{label}] floor ...", flush=True)
+    floor_db = work / "floor.duckdb"
+    result["floor"] = measure(
+        [sys.executable, "-m", "metricbook.bench.steps", "floor", str(data), str(floor_db)]
+    )
+    result["floor_differences"] = floor_matches(floor_db, database)
+    if with_pandas:
+        print(f"[{label}] pandas ...", flush=True)
+        result["pandas"] = measure(
+            [sys.executable, "-m", "metricbook.bench.steps", "pandas", str(data)]
+        )
+    print(f"[{label}] incremental day ...", flush=True)
+    grown = work / "data-plus-one-day"
+    _copy_linked(data, grown)
+    generator.append_day(grown)
+    incremental_db = work / "incremental.duckdb"
+    shutil.copy(database, incremental_db)
+    result["incremental_build"] = measure(
+        _dbt(["build"], incremental_db, grown, work / "target_incremental"),
+        {"METRICBOOK_DUCKDB_PATH": str(incremental_db)},
+    )
+    shutil.rmtree(grown)
+    for leftover in (floor_db, incremental_db):
+        leftover.unlink(missing_ok=True)
+    return result
+
+
+def bench_analyze(label: str, out: Path) -> dict:
+    database = out / f"experiment-{label}.duckdb"
+    if not database.exists():
+        subprocess.run(
+            [sys.executable, "-m", "metricbook.bench.steps", "experiment-mart",
+             str(ANALYZE_USERS[label]), str(database)],
+            check=True,
+        )  # fmt: skip
+    step = [sys.executable, "-m", "metricbook.bench.steps", "analyze", str(database)]
+    return {
+        "users": ANALYZE_USERS[label],
+        "pushdown": measure([*step, "pushdown"]),
+        "pandas": measure([*step, "pandas"]),
+    }
+
+
+def _ratio(numerator: dict | None, denominator: dict | None) -> str:
+    if not numerator or not denominator:
+        return "n/a"
+    return f"{numerator['seconds'] / denominator['seconds']:.2f}"
+
+
+def table(results: dict) -> str:
+    lines = [
+        f"machine: {results['machine']}",
+        "",
+        "| events | dbt run | dbt build | peak RSS | floor | build / floor | run / floor "
+        "| pandas | pandas / run | incremental day / build | floor = metricbook |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for size in results["sizes"]:
+        pandas = size.get("pandas")
+        equal = all(v == 0 for v in size["floor_differences"].values())
+        lines.append(
+            f"| {size['raw_events']:,} | {size['dbt_run']['seconds']} s "
+            f"| {size['dbt_build']['seconds']} s | {size['dbt_build']['peak_rss_mb']:,} MB "
+            f"| {size['floor']['seconds']} s | {_ratio(size['dbt_build'], size['floor'])} "
+            f"| {_ratio(size['dbt_run'], size['floor'])} "
+            f"| {pandas['seconds'] if pandas else 'skipped'} s | {_ratio(pandas, size['dbt_run'])} "
+            f"| {size['incremental_build']['seconds'] / size['dbt_build']['seconds']:.0%} "
+            f"| {'yes' if equal else size['floor_differences']} |"
+        )
+    lines += [
+        "",
+        "| experiment users | analyze (pushed down) | peak RSS | rows into pandas | peak RSS "
+        "| ratio |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for entry in results["analyze"]:
+        lines.append(
+            f"| {entry['users']:,} | {entry['pushdown']['seconds']} s "
+            f"| {entry['pushdown']['peak_rss_mb']:,} MB | {entry['pandas']['seconds']} s "
+            f"| {entry['pandas']['peak_rss_mb']:,} MB "
+            f"| {_ratio(entry['pandas'], entry['pushdown'])} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1M,10M", help="comma list of 1M, 10M, 100M")
+    parser.add_argument("--with-100m", action="store_true", help="add the 100M-event size")
+    parser.add_argument("--analyze-sizes", default="1M,10M")
+    parser.add_argument("--pandas-max-events", type=int, default=10_000_000)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "bench")
+    args = parser.parse_args(argv)
+    labels = [label for label in args.sizes.split(",") if label]
+    if args.with_100m and "100M" not in labels:
+        labels.append("100M")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {
+        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB RAM",
+        "sizes": [
+            bench_size(label, args.out, SIZES[label] <= args.pandas_max_events) for label in labels
+        ],
+        "analyze": [bench_analyze(label, args.out) for label in args.analyze_sizes.split(",")],
+    }
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Benchmark steps that run in their own process (so each one's peak memory is its own).
+
+python -m metricbook.bench.steps floor DATA_DIR DATABASE
+python -m metricbook.bench.steps pandas DATA_DIR
+python -m metricbook.bench.steps experiment-mart USERS DATABASE
+python -m metricbook.bench.steps analyze DATABASE pushdown|pandas
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+FLOOR_SQL = Path(__file__).with_name("floor.sql")
+BENCH_EXPERIMENT = "exp_bench"
+
+
+def floor(data_dir: Path, database: Path) -> None:
+    """The hand-written DuckDB script: the same marts with no dbt."""
+    script = FLOOR_SQL.read_text().replace("{raw}", str(data_dir))
+    with duckdb.connect(str(database)) as con:
+        con.execute(script)
+
+
+def _read(data_dir: Path, table: str) -> pd.DataFrame:
+    with duckdb.connect() as con:
+        return con.sql(
+            f"select * from read_parquet('{data_dir}/{table}/*.parquet', union_by_name = true)"
+        ).df()
+
+
+def pandas_pipeline(data_dir: Path) -> None:
+    """The same marts the pandas way: read the raw files, parse to UTC, drop bad rows, dedupe
+    (earliest delivery), then the mirrors."""
+    from metricbook.mirrors import content, engagement, retention, revenue
+
+    events = _read(data_dir, "raw_events")
+    for column in events.columns:
+        events[column] = events[column].str.strip().replace("", None)
+    parsed = pd.to_datetime(events["event_at"], utc=True, errors="coerce", format="ISO8601")
+    # pandas reads a text without an offset as UTC where the raw contract rejects it; those are
+    # a tiny share, and this path is here for its cost, not its rejects
+    events = events.assign(event_at=parsed.dt.tz_localize(None))
+    events = events[
+        events["event_at"].notna()
+        & events["event_id"].notna()
+        & events["user_id"].notna()
+        & events["event_type"].isin(["app_open", "impression", "click", "save", "hide"])
+    ]
+    events = events.sort_values(["event_id", "event_at"]).drop_duplicates("event_id")
+    events["event_date"] = events["event_at"].dt.normalize()
+
+    users = _read(data_dir, "raw_users")
+    users["signup_date"] = (
+        pd.to_datetime(users["signup_at"], utc=True, errors="coerce", format="ISO8601")
+        .dt.tz_localize(None)
+        .dt.normalize()
+    )
+    users = users.dropna(subset=["user_id", "signup_date"]).drop_duplicates("user_id")
+    pins = _read(data_dir, "raw_pins").dropna(subset=["pin_id"]).drop_duplicates("pin_id")
+    transactions = _read(data_dir, "raw_transactions")
+    transactions["transacted_date"] = (
+        pd.to_datetime(transactions["transacted_at"], utc=True, errors="coerce", format="ISO8601")
+        .dt.tz_localize(None)
+        .dt.normalize()
+    )
+    transactions["amount_usd"] = pd.to_numeric(transactions["amount_usd"], errors="coerce")
+    transactions = transactions.dropna(subset=["transaction_id", "transacted_date"])
+    transactions = transactions.drop_duplicates("transaction_id")
+
+    active_days = engagement.user_active_days(events)
+    engagement.active_users(active_days)
+    retention.retention(users, active_days)
+    pin_saves = content.weekly_pin_saves(events, pins, users)
+    content.category_overlap(pin_saves)
+    content.top_categories(content.category_rankings(pin_saves))
+    engagement.ctr_summary(engagement.user_ctr(events))
+    revenue.daily_revenue(transactions, active_days)
+
+
+def experiment_mart(users: int, database: Path) -> None:
+    """A synthetic fct_experiment_user_metrics of `users` users (two arms, a 5% click lift,
+    pre-period covariates correlated with the outcome) for the analyze benchmark."""
+    with duckdb.connect(str(database)) as con:
+        con.execute(
+            f"""
+            create or replace table stg_experiment_variants as
+            select * from (values ('{BENCH_EXPERIMENT}', 'control', 0.5, true),
+                                  ('{BENCH_EXPERIMENT}', 'treatment', 0.5, false))
+                as t(experiment_id, variant, traffic_share, is_control);
+            create or replace table fct_experiment_user_metrics as
+            with users as (
+                select range as i, hash(range) % 2 = 0 as is_control,
+                    -ln(random()) as taste, random() as noise, random() as spend
+                from range({users})
+            )
+            select '{BENCH_EXPERIMENT}' as experiment_id, 'u' || i as user_id,
+                case when is_control then 'control' else 'treatment' end as variant,
+                is_control, timestamp '2024-03-01' as first_assigned_at,
+                cast(floor(taste * 40) as bigint) as impressions,
+                cast(floor(taste * 40 * 0.12 * case when is_control then 1 else 1.05 end
+                    + noise * 2) as bigint) as clicks,
+                cast(floor(taste * 3 + noise) as bigint) as saves,
+                cast(floor(noise * 2) as bigint) as hides,
+                cast(least(14, floor(taste * 4)) as bigint) as active_days,
+                cast(round(spend * spend * 10, 2) as decimal(18, 2)) as revenue_usd,
+                case when taste * 3 + noise >= 1 then 1 else 0 end as has_saved,
+                cast(floor(taste * 36) as bigint) as pre_impressions,
+                cast(floor(taste * 36 * 0.12 + random() * 2) as bigint) as pre_clicks,
+                cast(floor(taste * 2.7 + random()) as bigint) as pre_saves,
+                cast(least(14, floor(taste * 3.6)) as bigint) as pre_active_days
+            from users;
+            create or replace table fct_experiment_assignments as
+            select experiment_id, user_id, variant, first_assigned_at
+            from fct_experiment_user_metrics;
+            """
+        )
+
+
+def bench_config():
+    from metricbook.config import parse_config
+
+    return parse_config(
+        {
+            "metrics": {
+                "ctr": {
+                    "kind": "ratio",
+                    "numerator": "clicks",
+                    "denominator": "impressions",
+                    "covariate": {"numerator": "pre_clicks", "denominator": "pre_impressions"},
+                },
+                "clicks_per_user": {
+                    "kind": "mean",
+                    "numerator": "clicks",
+                    "covariate": "pre_clicks",
+                },
+                "saves_per_user": {"kind": "mean", "numerator": "saves", "covariate": "pre_saves"},
+                "active_days_per_user": {
+                    "kind": "mean",
+                    "numerator": "active_days",
+                    "covariate": "pre_active_days",
+                },
+                "revenue_per_user": {"kind": "mean", "numerator": "revenue_usd"},
+                "hides_per_user": {"kind": "mean", "numerator": "hides"},
+                "saver_rate": {"kind": "proportion", "numerator": "has_saved"},
+            },
+            "experiments": {
+                BENCH_EXPERIMENT: {
+                    "primary": "ctr",
+                    "secondary": [
+                        "clicks_per_user",
+                        "saves_per_user",
+                        "active_days_per_user",
+                        "revenue_per_user",
+                        "saver_rate",
+                    ],
+                    "guardrails": [
+                        {"metric": "hides_per_user", "harmful_direction": "increase", "margin": 0.1}
+                    ],
+                }
+            },
+        }
+    )
+
+
+def pandas_aggregates(warehouse, experiment_id, columns, pairs=None):
+    """variant_aggregates the pandas way: every row pulled, moments computed in pandas."""
+    from metricbook.stats import aggregates_from_frame
+
+    rows = warehouse.frame(
+        f"select variant, {', '.join(columns)} from fct_experiment_user_metrics "
+        "where experiment_id = $experiment_id",
+        {"experiment_id": experiment_id},
+    )
+    rows[list(columns)] = rows[list(columns)].astype(float)
+    return {
+        str(name): aggregates_from_frame(group, columns) for name, group in rows.groupby("variant")
+    }
+
+
+def analyze(database: Path, mode: str) -> None:
+    """The same `analyze` (validation, SRM, every metric, decision) with the aggregates pushed
+    down (`pushdown`) or computed from every row pulled into pandas (`pandas`)."""
+    from metricbook.analysis import analyze as run_analysis
+    from metricbook.experiment_data import variant_aggregates
+    from metricbook.warehouse import DuckDBWarehouse
+
+    aggregate = variant_aggregates if mode == "pushdown" else pandas_aggregates
+    run_analysis(DuckDBWarehouse(database), bench_config(), BENCH_EXPERIMENT, aggregate=aggregate)
+
+
+def main(argv: list[str]) -> None:
+    step, *args = argv
+    started = time.perf_counter()
+    if step == "floor":
+        floor(Path(args[0]), Path(args[1]))
+    elif step == "pandas":
+        pandas_pipeline(Path(args[0]))
+    elif step == "experiment-mart":
+        experiment_mart(int(args[0]), Path(args[1]))
+    elif step == "analyze":
+        analyze(Path(args[0]), args[1])
+    else:
+        raise SystemExit(f"unknown step {step}")
+    print(f"{step}: {time.perf_counter() - started:.2f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
