@@ -92,12 +92,7 @@ ranked as (
 
     select
         *,
-        {{ delivery_rank(
-            partition_by=['event_id'],
-            order_by=['event_at', 'event_at_text', 'user_id', 'pin_id', 'event_type', 'surface',
-                      'position_text'],
-            is_valid='reject_reason is null'
-        ) }} as delivery_rank
+        {{ rank_event_deliveries() }} as delivery_rank
 
     from candidates
 

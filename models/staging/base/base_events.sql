@@ -1,6 +1,10 @@
+{{ config(materialized='table') }}
+
 -- The ledger of raw_events: one row per delivered row, parsed, with its fate.
 -- stg_events keeps the 'staged' rows, stg_events__rejects the 'rejected' ones; 'duplicate'
 -- rows are deliveries of an event_id that was already staged.
+-- A table, unlike the other ledgers: events are the one big raw table, and as a view every
+-- test and model reading it would parse and rank every delivery again.
 
 with
 
@@ -15,12 +19,7 @@ ranked as (
     select
         *,
         -- Earliest delivery wins; ties broken by the remaining columns (see delivery_rank).
-        {{ delivery_rank(
-            partition_by=['event_id'],
-            order_by=['event_at', 'event_at_text', 'user_id', 'pin_id', 'event_type', 'surface',
-                      'position_text'],
-            is_valid='reject_reason is null'
-        ) }} as delivery_rank
+        {{ rank_event_deliveries() }} as delivery_rank
 
     from validated
 

@@ -80,7 +80,8 @@ def ensure_data(label: str, out: Path) -> Path:
     from metricbook import generator
 
     data = out / f"data-{label}"
-    if not (data / generator.STATE_FILE).exists():
+    complete = (data / generator.STATE_FILE).exists() and generator.read_state(data)["days"] == DAYS
+    if not complete:  # absent, or an interrupted run
         shutil.rmtree(data, ignore_errors=True)
         users = generator.plan_for_events(SIZES[label], DAYS)
         print(f"[{label}] generating {users:,} users x {DAYS} days ...", flush=True)
