@@ -195,7 +195,8 @@ def table(results: dict) -> str:
             f"| {size['dbt_build']['seconds']} s | {size['dbt_build']['peak_rss_mb']:,} MB "
             f"| {size['floor']['seconds']} s | {_ratio(size['dbt_build'], size['floor'])} "
             f"| {_ratio(size['dbt_run'], size['floor'])} "
-            f"| {pandas['seconds'] if pandas else 'skipped'} s | {_ratio(pandas, size['dbt_run'])} "
+            f"| {str(pandas['seconds']) + ' s' if pandas else 'skipped'} "
+            f"| {_ratio(pandas, size['dbt_run'])} "
             f"| {size['incremental_build']['seconds'] / size['dbt_build']['seconds']:.0%} "
             f"| {'yes' if equal else size['floor_differences']} |"
         )
@@ -233,7 +234,9 @@ def main(argv: list[str] | None = None) -> None:
         "sizes": [
             bench_size(label, args.out, SIZES[label] <= args.pandas_max_events) for label in labels
         ],
-        "analyze": [bench_analyze(label, args.out) for label in args.analyze_sizes.split(",")],
+        "analyze": [
+            bench_analyze(label, args.out) for label in args.analyze_sizes.split(",") if label
+        ],
     }
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(table(results))
