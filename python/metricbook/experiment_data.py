@@ -6,7 +6,7 @@ catastrophically), assignment counts, declared variants, and rows only where a m
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -18,7 +18,6 @@ from metricbook.warehouse import Warehouse, WarehouseError
 USER_METRICS = "fct_experiment_user_metrics"
 ASSIGNMENTS = "fct_experiment_assignments"
 VARIANTS = "stg_experiment_variants"
-EXPERIMENTS = "stg_experiments"
 DOUBLE = {"duckdb": "double", "postgres": "double precision", "spark": "double"}
 
 
@@ -128,7 +127,3 @@ def user_rows(warehouse: Warehouse, experiment_id: str, columns: Sequence[str]) 
     frame = warehouse.frame(sql, {"experiment_id": experiment_id})
     frame.columns = [str(column).lower() for column in frame.columns]
     return frame
-
-
-def mapping_of(variants: Sequence[DeclaredVariant]) -> Mapping[str, DeclaredVariant]:
-    return {variant.variant: variant for variant in variants}

@@ -1148,24 +1148,12 @@ def _write(
 
 def _write_base(world: _World, sink: ParquetSink, out: Path) -> dict:
     """The base user cohort, the pin catalogue, the experiment and its variants."""
-    config, users, pins = world.config, world.users, world.pins
+    config, pins = world.config, world.pins
     batch = _empty_batch("base", None)
     rng = _rng(config.seed, _BASE_COHORT, _DELIVERY)
     traps = config.traps
 
-    base = np.arange(config.users, dtype=np.int32)
-    columns = {
-        "user_n": base,
-        "utc_ms": users.signup_ms[base],
-        "country": users.country[base],
-        "platform": users.platform[base],
-    }
-    columns, planted = _plant(
-        "raw_users", columns, rng, duplicate_rate=traps.duplicate_users, bad_rate=traps.bad_rows
-    )
-    _record(batch, "raw_users", planted, "duplicate_users")
-    frame = _frame(world, columns, columns["user_n"])
-    _write(sink, out, batch, "raw_users", frame, _select_sql("raw_users"))
+    _write_users(world, np.arange(config.users, dtype=np.int32), batch, rng, sink, out)
 
     rng = _rng(config.seed, _PINS, _DELIVERY)
     columns = {
@@ -1371,14 +1359,26 @@ def _write_transactions(
 def _write_signups(
     world: _World, day: int, batch: dict, rng: np.random.Generator, sink: ParquetSink, out: Path
 ) -> None:
-    config, users, traps = world.config, world.users, world.config.traps
-    first = _eligible(config, day - 1)
-    cohort = np.arange(first, first + config.daily_signups, dtype=np.int32)
+    first = _eligible(world.config, day - 1)
+    cohort = np.arange(first, first + world.config.daily_signups, dtype=np.int32)
+    _write_users(world, cohort, batch, rng, sink, out)
+
+
+def _write_users(
+    world: _World,
+    user_numbers: np.ndarray,
+    batch: dict,
+    rng: np.random.Generator,
+    sink: ParquetSink,
+    out: Path,
+) -> None:
+    """raw_users rows for these users (the base cohort, or a day's signups), traps planted."""
+    users, traps = world.users, world.config.traps
     columns = {
-        "user_n": cohort,
-        "utc_ms": users.signup_ms[cohort],
-        "country": users.country[cohort],
-        "platform": users.platform[cohort],
+        "user_n": user_numbers,
+        "utc_ms": users.signup_ms[user_numbers],
+        "country": users.country[user_numbers],
+        "platform": users.platform[user_numbers],
     }
     columns, planted = _plant(
         "raw_users", columns, rng, duplicate_rate=traps.duplicate_users, bad_rate=traps.bad_rows

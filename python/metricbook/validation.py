@@ -116,15 +116,15 @@ def summarise(
         {"experiment_id": experiment_id},
     )
     totals = warehouse.frame(
-        f"select"
-        f" (select count(*) from {metrics} where experiment_id = {param}) as mart_rows,"
-        f" (select count(*) from (select distinct user_id from {metrics}"
-        f"  where experiment_id = {param}) as keys) as distinct_users,"
+        f"select mart.mart_rows, mart.distinct_users,"
         f" (select count(*) from {assignments} where experiment_id = {param}) as assigned_users,"
         f" (select count(*) from {assignments} as assigned where assigned.experiment_id = {param}"
         f"  and not exists (select 1 from {metrics} as metrics"
         f"  where metrics.experiment_id = assigned.experiment_id"
-        f"  and metrics.user_id = assigned.user_id)) as missing_users",
+        f"  and metrics.user_id = assigned.user_id)) as missing_users"
+        # one scan of the mart for both counts
+        f" from (select count(*) as mart_rows, count(distinct user_id) as distinct_users"
+        f"  from {metrics} where experiment_id = {param}) as mart",
         {"experiment_id": experiment_id},
     )
     variants.columns = [str(c).lower() for c in variants.columns]

@@ -14,7 +14,7 @@ from metricbook import cli, experiment_data
 from metricbook.analysis import MetricResult, analyze, decide
 from metricbook.config import ConfigError, load_config, parse_config
 from metricbook.report import html_report
-from metricbook.stats import SrmResult, aggregates_from_frame, srm_test
+from metricbook.stats import SrmResult, aggregates_from_frame
 from metricbook.validation import ValidationError
 from metricbook.warehouse import DuckDBWarehouse, WarehouseError
 
@@ -297,17 +297,28 @@ def test_config_errors_name_the_key(raw, message) -> None:
         parse_config(raw)
 
 
-def test_srm_counts_match_the_assignment_mart(warehouse) -> None:
-    counts = experiment_data.assignment_counts(warehouse, EXPERIMENT)
-    shares = {
-        v.variant: v.traffic_share for v in experiment_data.declared_variants(warehouse, EXPERIMENT)
-    }
-    assert srm_test(counts, shares).counts == counts
+def test_srm_counts_match_the_assignment_mart(warehouse, seeds_db: Path) -> None:
+    with duckdb.connect(str(seeds_db), read_only=True) as con:
+        expected = dict(
+            con.execute(
+                "select variant, count(distinct user_id) from fct_experiment_assignments "
+                "where experiment_id = ? group by variant",
+                [EXPERIMENT],
+            ).fetchall()
+        )
+    readout = analyze(warehouse, load_config(), EXPERIMENT, bootstrap_resamples=200)
+    assert dict(readout.srm.counts) == expected
 
 
 def test_html_report_escapes_names(warehouse) -> None:
+    import dataclasses
+
     readout = analyze(warehouse, load_config(), EXPERIMENT, bootstrap_resamples=200)
-    assert "<script>" not in html_report(readout)
+    hostile = "<script>alert(1)</script>"
+    results = [dataclasses.replace(r, metric=hostile) for r in readout.results]
+    html = html_report(dataclasses.replace(readout, results=results))
+    assert hostile not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_readout_matches_scipy_and_statsmodels_on_the_rows(warehouse) -> None:
