@@ -13,15 +13,12 @@ from typing import Any, Literal
 import yaml
 
 from metricbook.dbt_runner import REPO_ROOT
+from metricbook.errors import ConfigError
 
 DEFAULT_CONFIG = REPO_ROOT / "experiments.yml"
 MetricKind = Literal["mean", "ratio", "proportion"]
 Direction = Literal["increase", "decrease"]
 Correction = Literal["holm", "fdr_bh"]
-
-
-class ConfigError(ValueError):
-    """A problem in experiments.yml that the user must fix."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from metricbook.errors import DataValidationError
 from metricbook.experiment_data import ASSIGNMENTS, USER_METRICS, DeclaredVariant
 from metricbook.warehouse import Warehouse
 
@@ -25,7 +26,7 @@ Severity = Literal["error", "warning"]
 SAMPLE_ROWS = 5
 
 
-class ValidationError(RuntimeError):
+class ValidationError(DataValidationError):
     """The experiment data broke an error-level expectation; the analysis must not run."""
 
 

@@ -20,10 +20,7 @@ import pandas as pd
 import yaml
 
 from metricbook.dbt_runner import REPO_ROOT
-
-
-class WarehouseError(RuntimeError):
-    """The warehouse cannot be reached or does not hold what the analysis needs."""
+from metricbook.errors import WarehouseError
 
 
 class Warehouse(Protocol):
