@@ -54,12 +54,14 @@ pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
 # A throwaway PostgreSQL server (.ci/with-postgres): dbt build there, then every mart and the
-# experiment readout compared with the DuckDB test build (metricbook.parity). Without the
+# experiment readout compared with the DuckDB test build (metricbook.parity), then the raw-data
+# battery's hostile rows built on Postgres (rejected alike, no mart moved). Without the
 # server binaries the step is skipped, except in CI, where a missing engine is a failure.
 dbt-test-postgres: $(VENV)/.installed-dev
 	if command -v initdb >/dev/null; then \
 		.ci/with-postgres bash -c '$(DBT) build --target postgres --target-path target_postgres \
-			&& METRICBOOK_DUCKDB_PATH=$(TEST_DB) $(BIN)/python -m metricbook.parity --targets duckdb,postgres'; \
+			&& METRICBOOK_DUCKDB_PATH=$(TEST_DB) $(BIN)/python -m metricbook.parity --targets duckdb,postgres \
+			&& $(BIN)/pytest -q python/tests/test_robustness_raw.py -k postgres'; \
 	elif [ -n "$${CI:-}" ]; then echo "PostgreSQL server binaries (initdb) are missing" >&2; exit 1; \
 	else echo "SKIPPED dbt build --target postgres: no PostgreSQL server binaries (initdb)"; fi
 

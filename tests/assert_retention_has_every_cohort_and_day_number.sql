@@ -19,7 +19,7 @@ users as (
 expected_grid as (
 
     select
-        count(distinct signup_date) * {{ var('retention_day_numbers') | length }} as expected_rows
+        count(distinct signup_date) * {{ integer_list_var('retention_day_numbers', 0, 3660) | length }} as expected_rows
     from users
 
 ),

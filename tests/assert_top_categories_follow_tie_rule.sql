@@ -54,7 +54,7 @@ expected as (
         category
 
     from rivals
-    where ahead_{{ var('tie_rule') }} < {{ var('top_n') }}
+    where ahead_{{ var('tie_rule') }} < {{ integer_var('top_n', 1, 1000) }}
 
 ),
 

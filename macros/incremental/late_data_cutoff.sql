@@ -7,7 +7,7 @@
 -#}
 {% macro late_data_cutoff(date_column, grain='day') -%}
     {%- set latest_minus_lookback = dbt.dateadd(
-        'day', -1 * var('late_data_lookback_days'), 'max(' ~ date_column ~ ')') -%}
+        'day', -1 * metricbook.integer_var('late_data_lookback_days', 0, 3660), 'max(' ~ date_column ~ ')') -%}
     {%- if grain == 'week' -%}
         (select cast({{ dbt.date_trunc('week', latest_minus_lookback) }} as date) from {{ this }})
     {%- else -%}

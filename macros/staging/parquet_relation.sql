@@ -12,12 +12,15 @@
         ~ directory ~ " into tables and use raw_source 'warehouse'") }}
 {%- endmacro %}
 
-{#- DuckDB: a table function; union_by_name tolerates files written with columns reordered. -#}
+{#-
+    DuckDB: a table function; union_by_name tolerates files written with columns reordered. The
+    path is a user's var: quotes are doubled so it stays one string literal.
+-#}
 {% macro duckdb__parquet_relation(directory) -%}
-    read_parquet('{{ directory }}/*.parquet', union_by_name = true)
+    read_parquet('{{ directory | replace("'", "''") }}/*.parquet', union_by_name = true)
 {%- endmacro %}
 
 {#- Spark: the parquet.`path` data source (a directory is read as one table). -#}
 {% macro spark__parquet_relation(directory) -%}
-    parquet.`{{ directory }}`
+    parquet.`{{ directory | replace('`', '``') }}`
 {%- endmacro %}

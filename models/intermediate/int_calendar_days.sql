@@ -7,8 +7,8 @@ spine as (
 
     {{ dbt.date_spine(
         'day',
-        "cast('" ~ var('calendar_start') ~ "' as date)",
-        "cast('" ~ var('calendar_end') ~ "' as date)"
+        "cast('" ~ date_var('calendar_start') ~ "' as date)",
+        "cast('" ~ date_var('calendar_end') ~ "' as date)"
     ) }}
 
 ),

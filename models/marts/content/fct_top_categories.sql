@@ -29,10 +29,10 @@ final as (
         saves,
         {{ rank_columns[tie_rule] }} as category_rank,
         '{{ tie_rule }}' as tie_rule,
-        {{ var('top_n') }} as top_n
+        {{ integer_var('top_n', 1, 1000) }} as top_n
 
     from rankings
-    where {{ rank_columns[tie_rule] }} <= {{ var('top_n') }}
+    where {{ rank_columns[tie_rule] }} <= {{ integer_var('top_n', 1, 1000) }}
 
 )
 

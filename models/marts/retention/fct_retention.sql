@@ -18,7 +18,7 @@ active_days as (
 
 day_numbers as (
 
-    {% for day_number in var('retention_day_numbers') %}
+    {% for day_number in integer_list_var('retention_day_numbers', 0, 3660) %}
     select {{ day_number }} as day_number
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -27,8 +27,8 @@ day_numbers as (
 
 observed_until as (
 
-    {% if var('retention_as_of_date') %}
-    select cast('{{ var("retention_as_of_date") }}' as date) as as_of_date
+    {% if date_var('retention_as_of_date', nullable=true) %}
+    select cast('{{ date_var("retention_as_of_date", nullable=true) }}' as date) as as_of_date
     {% else %}
     -- the last UTC date with any valid event: nothing after it has been observed
     select max(activity_date) as as_of_date

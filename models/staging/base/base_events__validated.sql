@@ -33,7 +33,7 @@ parsed as (
     select
         *,
         {{ parse_integer('position_text') }} as feed_position,
-        {{ to_utc_timestamp('event_at_text') }} as event_at
+        {{ plausible_utc_timestamp('event_at_text') }} as event_at
 
     from cleaned
 
@@ -52,7 +52,9 @@ validated as (
                 or event_type not in ('app_open', 'impression', 'click', 'save', 'hide')
                 then 'unknown_event_type'
             when event_type <> 'app_open' and pin_id is null then 'missing_pin_id'
-            when position_text is not null and coalesce(feed_position, 0) < 1
+            when surface is null or surface not in ('home_feed', 'search', 'related_pins')
+                then 'unknown_surface'
+            when position_text is not null and coalesce(feed_position, 0) not between 1 and 10000
                 then 'invalid_position'
             when event_type = 'impression' and feed_position is null then 'invalid_position'
         end as reject_reason

@@ -45,7 +45,7 @@ parsed as (
 
     select
         cleaned.*,
-        {{ to_utc_timestamp('cleaned.assigned_at_text') }} as assigned_at,
+        {{ plausible_utc_timestamp('cleaned.assigned_at_text') }} as assigned_at,
         experiments.experiment_id is not null as is_known_experiment,
         variants.variant is not null as is_known_variant
 

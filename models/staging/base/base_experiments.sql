@@ -26,8 +26,8 @@ parsed as (
 
     select
         *,
-        {{ to_utc_timestamp('start_at_text') }} as start_at,
-        {{ to_utc_timestamp('end_at_text') }} as end_at
+        {{ plausible_utc_timestamp('start_at_text', allow_future=true) }} as start_at,
+        {{ plausible_utc_timestamp('end_at_text', allow_future=true) }} as end_at
 
     from cleaned
 

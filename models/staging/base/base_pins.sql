@@ -30,7 +30,7 @@ parsed as (
     select
         *,
         {{ parse_boolean('is_video_text') }} as is_video,
-        {{ to_utc_timestamp('created_at_text') }} as created_at
+        {{ plausible_utc_timestamp('created_at_text') }} as created_at
 
     from cleaned
 

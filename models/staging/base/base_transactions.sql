@@ -32,7 +32,7 @@ parsed as (
     select
         *,
         {{ parse_decimal('amount_usd_text') }} as amount_usd,
-        {{ to_utc_timestamp('transacted_at_text') }} as transacted_at
+        {{ plausible_utc_timestamp('transacted_at_text') }} as transacted_at
 
     from cleaned
 
@@ -51,6 +51,10 @@ validated as (
             when amount_usd_text is null then 'missing_amount_usd'
             when amount_usd is null then 'invalid_amount_usd'
             when amount_usd < 0 then 'negative_amount_usd'
+            -- A zero sale is a logging default, not revenue; above the ceiling is a unit or
+            -- parsing error (cents sent as dollars) that one row would let move a whole day.
+            when amount_usd = 0 then 'zero_amount_usd'
+            when amount_usd > {{ integer_var('max_amount_usd', 1, 1000000000) }} then 'amount_usd_above_max'
         end as reject_reason
 
     from parsed

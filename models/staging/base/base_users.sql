@@ -27,7 +27,7 @@ parsed as (
 
     select
         *,
-        {{ to_utc_timestamp('signup_at_text') }} as signup_at
+        {{ plausible_utc_timestamp('signup_at_text') }} as signup_at
 
     from cleaned
 
@@ -41,6 +41,12 @@ validated as (
             when user_id is null then 'missing_user_id'
             when signup_at is null
                 then {{ timestamp_reject_reason('signup_at_text', 'signup_at', 'signup_at') }}
+            -- Segments and launch units are these two columns: an unknown value would be a
+            -- segment of its own.
+            when country is null or not {{ regex_full_match('country', '[A-Z]{2}') }}
+                then 'invalid_country'
+            when platform is null or platform not in ('ios', 'android', 'web')
+                then 'unknown_platform'
         end as reject_reason
 
     from parsed
