@@ -32,6 +32,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/uv
 ## build/metricbook.duckdb, then the seed experiment's readout (printed, and build/readout.html)
 build: $(VENV)/.installed-core
 	mkdir -p build
+	$(BIN)/python -m metricbook.seed_files seeds
 	$(DBT) build
 	$(BIN)/metricbook analyze --experiment exp_home_feed_ranking_v2 --report build/readout.html
 
@@ -45,6 +46,7 @@ lint: $(VENV)/.installed-dev
 
 dbt-test: $(VENV)/.installed-dev
 	rm -rf build/test && mkdir -p build/test
+	$(BIN)/python -m metricbook.seed_files seeds
 	METRICBOOK_DUCKDB_PATH=$(TEST_DB) $(DBT) build --target-path target_test
 
 docs: $(VENV)/.installed-dev
