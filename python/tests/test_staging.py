@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -153,3 +154,32 @@ def test_typed_timestamptz_columns_keep_their_instant(
     from_text = dict(query(alternate_db, "select user_id, signup_at from stg_users"))
     assert len(typed) > 100 and set(typed) <= set(from_text)
     assert typed == {u: from_text[u] for u in typed}
+
+
+def test_parquet_switch_reads_a_directory_whose_name_has_quotes(
+    tmp_path: Path, alternate_dataset: RawDataset, alternate_db: Path
+) -> None:
+    """raw_parquet_dir is a user's path pasted into SQL: quotes in it are quoted, not run."""
+    raw_dir = tmp_path / "o'neil's \"raw\" files"
+    with duckdb.connect() as con:
+        for table, frame in alternate_dataset.tables.items():
+            (raw_dir / table).mkdir(parents=True)
+            con.register("frame", frame.astype(str))
+            target = str(raw_dir / table / "part-0.parquet").replace("'", "''")
+            con.execute(f"copy frame to '{target}' (format parquet)")
+            con.unregister("frame")
+    database = tmp_path / "parquet.duckdb"
+    project = copy_project(tmp_path / "project")
+    build(
+        project,
+        database,
+        "--vars",
+        json.dumps({"raw_source": "parquet", "raw_parquet_dir": str(raw_dir)}),
+    )
+    for table in TABLES:
+        columns = ", ".join(
+            c for (c,) in query(alternate_db, f"select column_name from (describe stg_{table})")
+        )
+        via_seeds = query(alternate_db, f"select {columns} from stg_{table} order by all")
+        via_parquet = query(database, f"select {columns} from stg_{table} order by all")
+        assert via_parquet == via_seeds, table
