@@ -1,6 +1,9 @@
 -- fct_experiment_user_metrics has exactly the users of fct_experiment_assignments, in the same
 -- arm: an inactive user who went missing would bias every per-user mean. Returns the users
--- present on one side only, or in different arms.
+-- present on one side only, or in different arms, with the rule each breaks; stored
+-- (store_failures) in the <target schema>_dbt_test__audit schema under this test's name.
+
+{{ config(store_failures=true) }}
 
 with
 
@@ -22,7 +25,12 @@ final as (
         coalesce(assignments.experiment_id, user_metrics.experiment_id) as experiment_id,
         coalesce(assignments.user_id, user_metrics.user_id) as user_id,
         assignments.variant as assigned_variant,
-        user_metrics.variant as metrics_variant
+        user_metrics.variant as metrics_variant,
+        case
+            when user_metrics.user_id is null then 'every_assigned_user_has_metrics'
+            when assignments.user_id is null then 'every_metrics_row_is_an_assigned_user'
+            else 'metrics_variant_is_the_assigned_variant'
+        end as broken_rule
 
     from assignments
     full outer join user_metrics

@@ -1,3 +1,4 @@
+{%- set day_numbers = integer_list_var('retention_day_numbers', 0, 3660) %}
 -- fct_retention promises a full (cohort_date x day_number) grid: one row per signup date per
 -- configured day number, retained users never above the cohort, and a rate exactly when the
 -- row is mature (NULL, never 0, for a day not observed yet). Returns the offending rows.
@@ -19,7 +20,7 @@ users as (
 expected_grid as (
 
     select
-        count(distinct signup_date) * {{ integer_list_var('retention_day_numbers', 0, 3660) | length }} as expected_rows
+        count(distinct signup_date) * {{ day_numbers | length }} as expected_rows
     from users
 
 ),

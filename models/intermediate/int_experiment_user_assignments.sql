@@ -3,6 +3,8 @@
 -- what the user saw during the test. A user with two distinct variants in the window cannot be
 -- attributed to either arm and is excluded; repeated assignments to one variant were collapsed
 -- to the first in staging, and the first assignment in the window is when exposure began.
+-- Only analyzable experiments (int_experiment_checks) are here, so every experiment mart
+-- downstream holds only experiments whose readout means something.
 
 with
 
@@ -12,9 +14,10 @@ assignments as (
 
 ),
 
-experiments as (
+analyzable_experiments as (
 
-    select * from {{ ref('stg_experiments') }}
+    select * from {{ ref('int_experiment_checks') }}
+    where is_analyzable
 
 ),
 
@@ -26,14 +29,14 @@ classified as (
         assignments.variant,
         assignments.assigned_at,
         case
-            when assignments.assigned_at < experiments.start_at then 'before_start'
-            when assignments.assigned_at > experiments.end_at then 'after_end'
+            when assignments.assigned_at < analyzable_experiments.start_at then 'before_start'
+            when assignments.assigned_at > analyzable_experiments.end_at then 'after_end'
             else 'in_window'
         end as assignment_timing
 
     from assignments
-    inner join experiments
-        on assignments.experiment_id = experiments.experiment_id
+    inner join analyzable_experiments
+        on assignments.experiment_id = analyzable_experiments.experiment_id
 
 ),
 

@@ -161,13 +161,34 @@ def test_fct_daily_revenue_equals_mirror(database: Path, staged) -> None:
 
 @pytest.fixture(scope="module")
 def staged_experiments(database: Path) -> dict[str, pd.DataFrame]:
-    tables = ["stg_experiment_assignments", "stg_experiments", "stg_experiment_variants"]
+    tables = [
+        "stg_experiment_assignments",
+        "stg_experiments",
+        "stg_experiments__rejects",
+        "stg_experiment_variants",
+    ]
     return {table: _read(database, f"select * from {table}") for table in tables}
+
+
+def _experiment_checks(staged_experiments: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return experiments.checks(
+        staged_experiments["stg_experiments"],
+        staged_experiments["stg_experiments__rejects"],
+        staged_experiments["stg_experiment_variants"],
+    )
+
+
+@pytest.mark.parametrize("model", ["int_experiment_checks", "dim_experiments"])
+def test_experiment_checks_equal_mirror(database: Path, staged_experiments, model: str):
+    # the broken kinds are compared in test_broken_experiments.py; here the healthy seeds
+    actual = _read(database, f"select * from {model}")
+    assert actual["is_analyzable"].any(), "no analyzable experiment was compared"
+    assert_mart_equals_mirror(actual, _experiment_checks(staged_experiments), ["experiment_id"])
 
 
 def test_int_experiment_user_assignments_equals_mirror(database: Path, staged_experiments):
     expected = experiments.user_assignments(
-        staged_experiments["stg_experiment_assignments"], staged_experiments["stg_experiments"]
+        staged_experiments["stg_experiment_assignments"], _experiment_checks(staged_experiments)
     )
     actual = _read(database, "select * from int_experiment_user_assignments")
     assert (actual["assignment_status"] != "assigned").any(), "no exclusion was compared"
@@ -177,8 +198,7 @@ def test_int_experiment_user_assignments_equals_mirror(database: Path, staged_ex
 def test_fct_experiment_user_metrics_equals_mirror(database: Path, staged, staged_experiments):
     assigned = experiments.assignments(
         experiments.user_assignments(
-            staged_experiments["stg_experiment_assignments"],
-            staged_experiments["stg_experiments"],
+            staged_experiments["stg_experiment_assignments"], _experiment_checks(staged_experiments)
         )
     )
     expected = experiments.user_metrics(

@@ -1,3 +1,4 @@
+{%- set pre_period_days = integer_var('experiment_pre_period_days', 0, 3660) %}
 -- One row per assigned user per experiment, with what the user did after assignment and
 -- before the experiment. Every assigned user is here, zero-filled when inactive: dropping the
 -- users who did nothing inflates every per-user mean, differently in each arm.
@@ -44,8 +45,7 @@ assigned_users as (
         assignments.first_assigned_at,
         experiments.start_at,
         experiments.end_at,
-        {{ dbt.dateadd('day', -1 * var('experiment_pre_period_days'), 'experiments.start_at') }}
-            as pre_period_start_at
+        {{ dbt.dateadd('day', -1 * pre_period_days, 'experiments.start_at') }} as pre_period_start_at
 
     from assignments
     inner join experiments

@@ -6,11 +6,87 @@ import numpy as np
 import pandas as pd
 
 KEY = ["experiment_id", "user_id"]
+# |sum(traffic_share) - 1| above this excludes the experiment (int_experiment_checks)
+TRAFFIC_SHARE_TOLERANCE = 0.001
+CHECK_COLUMNS = [
+    "experiment_id",
+    "start_at",
+    "end_at",
+    "variants",
+    "controls",
+    "total_traffic_share",
+    "is_analyzable",
+    "exclusion_reason",
+]
 
 
-def user_assignments(assignments: pd.DataFrame, experiments: pd.DataFrame) -> pd.DataFrame:
-    """int_experiment_user_assignments from stg_experiment_assignments and stg_experiments."""
-    rows = assignments.merge(experiments, on="experiment_id")
+def _variant_check(variants: int, controls: int, total_traffic_share: float) -> str | None:
+    """The first failing check on an experiment's staged variants, or None."""
+    if variants == 0:
+        return "no_variants"
+    if variants == 1:
+        return "single_variant"
+    if controls == 0:
+        return "no_control"
+    if controls > 1:
+        return "several_controls"
+    if abs(total_traffic_share - 1) > TRAFFIC_SHARE_TOLERANCE:
+        return "traffic_shares_do_not_sum_to_one"
+    return None
+
+
+def checks(
+    experiments: pd.DataFrame, experiment_rejects: pd.DataFrame, variants: pd.DataFrame
+) -> pd.DataFrame:
+    """int_experiment_checks (and dim_experiments) from stg_experiments,
+    stg_experiments__rejects and stg_experiment_variants: one row per declared experiment."""
+    staged_ids = set(experiments["experiment_id"])
+    rejected = experiment_rejects.dropna(subset=["experiment_id"])
+    rejected = rejected[~rejected["experiment_id"].isin(staged_ids)]
+    # the reason of the experiment's first delivery in the dedupe order
+    rejected = (
+        rejected.sort_values("delivery_rank")
+        .drop_duplicates("experiment_id")[["experiment_id", "reject_reason"]]
+        .assign(start_at=pd.NaT, end_at=pd.NaT)
+    )
+    declared = pd.concat(
+        [experiments[["experiment_id", "start_at", "end_at"]].assign(reject_reason=None), rejected],
+        ignore_index=True,
+    )
+    per_experiment = {
+        experiment_id: (
+            len(arms),
+            int(arms["is_control"].astype(bool).sum()),
+            float(sum(float(share) for share in arms["traffic_share"])),
+        )
+        for experiment_id, arms in variants.groupby("experiment_id")
+    }
+    rows = []
+    for row in declared.itertuples(index=False):
+        n_variants, n_controls, total = per_experiment.get(row.experiment_id, (0, 0, 0.0))
+        reason = row.reject_reason or _variant_check(n_variants, n_controls, total)
+        rows.append(
+            {
+                "experiment_id": row.experiment_id,
+                "start_at": row.start_at,
+                "end_at": row.end_at,
+                "variants": n_variants,
+                "controls": n_controls,
+                "total_traffic_share": total,
+                "is_analyzable": reason is None,
+                "exclusion_reason": reason,
+            }
+        )
+    return pd.DataFrame(rows, columns=CHECK_COLUMNS)
+
+
+def user_assignments(assignments: pd.DataFrame, checks_frame: pd.DataFrame) -> pd.DataFrame:
+    """int_experiment_user_assignments from stg_experiment_assignments and the analyzable
+    experiments of int_experiment_checks (`checks`)."""
+    analyzable = checks_frame[checks_frame["is_analyzable"].astype(bool)]
+    rows = assignments.merge(
+        analyzable[["experiment_id", "start_at", "end_at"]], on="experiment_id"
+    )
     timing = np.select(
         [rows["assigned_at"] < rows["start_at"], rows["assigned_at"] > rows["end_at"]],
         ["before_start", "after_end"],
