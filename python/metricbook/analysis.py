@@ -7,7 +7,9 @@ checks) and metrics configured with `bootstrap: true` (that metric's columns).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
@@ -30,7 +32,7 @@ from metricbook.stats import (
     welch_t,
 )
 from metricbook.validation import ValidationReport, validate_experiment
-from metricbook.warehouse import Warehouse, WarehouseError
+from metricbook.warehouse import ColumnKind, Warehouse, WarehouseError
 
 Verdict = Literal["ship", "do not ship", "inconclusive"]
 GuardrailStatus = Literal["ok", "harmed", "inconclusive"]
@@ -108,6 +110,8 @@ class Readout:
     results: list[MetricResult]
     decision: Decision
     validation: ValidationReport
+    # what the caller was warned about and chose to read anyway (`analyze --allow-stale`)
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of `metricbook analyze --format json`."""
@@ -132,6 +136,7 @@ class Readout:
                 "passed": self.validation.passed,
                 "warnings": [o.explain() for o in self.validation.warnings],
             },
+            "warnings": list(self.warnings),
         }
 
 
@@ -459,14 +464,54 @@ def _bootstrap(
     }
 
 
+# The columns of `--write`'s table beside MetricResult's scalar fields, and their kinds.
+RESULT_ROW_EXTRAS: tuple[tuple[str, ColumnKind], ...] = (
+    ("srm_p_value", "double"),
+    ("srm_passed", "boolean"),
+    ("decision", "text"),
+)
+
+
+def _column_kind(annotation: Any) -> ColumnKind | None:
+    """The table type of a MetricResult field; None for the nested (dict) fields."""
+    options = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is Literal:
+        return "text"
+    if options and typing.get_origin(annotation) is not dict:
+        return _column_kind(options[0])
+    if annotation is bool:
+        return "boolean"
+    if annotation is int:
+        return "bigint"
+    if annotation is float:
+        return "double"
+    if annotation is str:
+        return "text"
+    return None
+
+
+def result_columns() -> tuple[tuple[str, ColumnKind], ...]:
+    """The fixed schema of `--write`'s table, from MetricResult's fields (not from a frame's
+    dtypes, so a column that is None in every row keeps its type): the experiment id, every
+    scalar field, then the readout-wide columns."""
+    hints = typing.get_type_hints(MetricResult)
+    fields = [
+        (f.name, kind)
+        for f in dataclasses.fields(MetricResult)
+        if (kind := _column_kind(hints[f.name])) is not None
+    ]
+    return (("experiment_id", "text"), *fields, *RESULT_ROW_EXTRAS)
+
+
 def result_rows(readout: Readout) -> list[Mapping[str, Any]]:
-    """Flat rows for `--write`: one per metric and variant, scalar columns only."""
+    """Rows for `--write`: one per metric and variant, with exactly result_columns()."""
+    names = [name for name, _ in result_columns()]
     rows = []
     for result in readout.results:
-        flat = {k: v for k, v in asdict(result).items() if not isinstance(v, dict)}
+        flat = asdict(result)
         flat["experiment_id"] = readout.experiment_id
         flat["srm_p_value"] = readout.srm.p_value
         flat["srm_passed"] = readout.srm.passed
         flat["decision"] = readout.decision.verdict
-        rows.append(flat)
+        rows.append({name: flat[name] for name in names})
     return rows

@@ -1,33 +1,133 @@
 """`metricbook`: experiment readouts and power calculations from the command line.
 
 metricbook analyze --experiment ID [--target T] [--format table|json] [--report F.html]
-                   [--write]
+                   [--write] [--allow-stale] [--fail-on srm,no-ship,guardrail,validation-warning]
 metricbook power mean --sd 2.5 --mde 0.1            # users per arm for an absolute MDE
 metricbook power proportion --baseline 0.3 --n 5000 # the MDE 5000 users per arm can detect
+metricbook generate --users N --days D --out DIR    # synthetic raw tables (Parquet)
+
+Whatever a user types or points at, a failure is one line on stderr (`metricbook: error: ...`,
+saying what was wrong, where, and what to do) and one of these exit codes, never a traceback:
+
+| code | meaning |
+|---:|---|
+| 0 | success: the output printed and no --fail-on gate tripped |
+| 1 | internal error, a bug in metricbook: the line names the file holding the traceback |
+| 2 | usage or configuration: a flag or its value, --config / experiments.yml, an output |
+|   | path, a --target that profiles.yml lacks, a metric the statistics cannot compute |
+| 3 | data validation: the experiment is not in dim_experiments or is excluded there, or |
+|   | fct_experiment_user_metrics failed its checks |
+| 4 | the warehouse: no database, not a database, damaged, locked, unreachable, never |
+|   | built, built by a failed / killed / partial dbt run, stale; profiles.yml unrenderable |
+| 5 | a --fail-on gate tripped (the readout printed first) |
+| 130 | interrupted (Ctrl-C) |
+| 141 | stdout closed early (e.g. piped into `head`) |
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import sys
+import tempfile
+import traceback
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from metricbook.arguments import (
+    bounded_int,
+    comma_choices,
+    finite_float,
+    non_empty,
+    open_unit_interval,
+    positive_float,
+    positive_int,
+)
 from metricbook.config import DEFAULT_CONFIG, ConfigError, load_config
+from metricbook.errors import GateError, MetricbookError, WarehouseError
 
 RESULTS_TABLE = "experiment_results"
+GATES = ("srm", "no-ship", "guardrail", "validation-warning")
+MAX_BOOTSTRAP_RESAMPLES = 1_000_000
+MIN_BOOTSTRAP_RESAMPLES = 100  # a 95% percentile interval needs its 2.5% tails populated
+PROG = "metricbook"
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _say(kind: str, message: object) -> None:
+    print(f"{PROG}: {kind}: {_one_line(message)}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage block) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{PROG}: error: {_one_line(message)} (see `{self.prog} --help`)\n")
+
+
+# --------------------------------------------------------------------------------------------
+# analyze
+
+
+def _load_config(path: Path):
+    if path.is_dir():
+        raise ConfigError(f"--config {path} is a directory; give the experiments.yml file")
+    if not path.exists():
+        raise ConfigError(f"--config {path}: no such file; give the path of experiments.yml")
+    try:
+        return load_config(path)
+    except OSError as error:
+        raise ConfigError(f"--config {path}: cannot read it ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path}: not a text (UTF-8) YAML file") from None
+
+
+def _tripped_gates(readout, gates: Sequence[str]) -> list[str]:
+    """The --fail-on gates the readout trips, each named with why."""
+    tripped = []
+    srm = readout.srm
+    if "srm" in gates and not srm.passed:
+        tripped.append(f"srm (sample ratio mismatch: p = {srm.p_value:.3g} < {srm.threshold})")
+    if "no-ship" in gates and readout.decision.verdict != "ship":
+        tripped.append(f"no-ship (the decision is '{readout.decision.verdict}')")
+    if "guardrail" in gates:
+        # non-inferiority: a guardrail trips unless its CI rules out harm beyond the margin
+        unsafe = [
+            f"{r.metric} on {r.variant} {r.guardrail['status']}"
+            for r in readout.results
+            if r.guardrail and r.guardrail["status"] != "ok"
+        ]
+        if unsafe:
+            tripped.append(f"guardrail ({', '.join(unsafe)})")
+    if "validation-warning" in gates and readout.validation.warnings:
+        described = ", ".join(w.description for w in readout.validation.warnings)
+        tripped.append(f"validation-warning ({described})")
+    return tripped
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from metricbook import experiment_data
+    from metricbook.analysis import analyze, result_columns, result_rows
+    from metricbook.report import check_output_path, html_report, text_table, write_atomically
+    from metricbook.warehouse import check_build, connected
 
-    from metricbook.analysis import analyze, result_rows
-    from metricbook.report import text_table, write_html_report
-    from metricbook.warehouse import connected
-
-    config = load_config(args.config)
-    config.experiment(args.experiment)  # fail on an unknown id before connecting
+    config = _load_config(args.config)
+    experiment = config.experiment(args.experiment)  # an unknown id fails before connecting
+    report = check_output_path(args.report) if args.report is not None else None
     with connected(args.target, writable=args.write) as warehouse:
+        problems = check_build(warehouse, experiment_data.MARTS)
+        if problems and not args.allow_stale:
+            raise WarehouseError(f"{problems[0]} (or pass --allow-stale to read it anyway)")
+        for problem in problems:
+            _say("warning", problem)
+        experiment_data.check_metric_columns(warehouse, config.metrics_of(experiment))
         readout = analyze(
             warehouse,
             config,
@@ -35,102 +135,241 @@ def _analyze(args: argparse.Namespace) -> int:
             target=args.target or "duckdb",
             bootstrap_resamples=args.bootstrap_resamples,
         )
+        readout = dataclasses.replace(readout, warnings=tuple(problems))
+        html = html_report(readout) if report is not None else None
         if args.write:
-            rows = pd.DataFrame(result_rows(readout))
-            warehouse.write_frame(RESULTS_TABLE, rows, {"experiment_id": args.experiment})
-    if args.report:
-        path = write_html_report(readout, args.report)
-        print(f"wrote {path}", file=sys.stderr)
+            warehouse.write_rows(
+                RESULTS_TABLE,
+                result_columns(),
+                result_rows(readout),
+                {"experiment_id": args.experiment},
+            )
+    if report is not None:
+        try:
+            write_atomically(report, html)
+        except OSError as error:
+            raise ConfigError(f"--report {report}: cannot write it ({error.strerror})") from None
+        print(f"wrote {report}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps(readout.to_dict(), indent=2))
+        print(_json(readout.to_dict()))
     else:
         print(text_table(readout))
+    tripped = _tripped_gates(readout, args.fail_on)
+    if tripped:
+        raise GateError(f"--fail-on gate tripped: {'; '.join(tripped)}")
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# power
 
 
 def _power(args: argparse.Namespace) -> int:
     from metricbook import stats
 
+    if args.kind == "mean" and args.sd is None:
+        raise ConfigError("power mean needs --sd (the per-user standard deviation)")
+    if args.kind == "proportion" and args.baseline is None:
+        raise ConfigError("power proportion needs --baseline (the control share)")
     design = {"alpha": args.alpha, "ratio": args.ratio}
-    if args.kind == "mean":
-        if args.mde is not None and args.n is None:
-            size = stats.sample_size_mean(args.mde, args.sd, power=args.power, **design)
-            answer = {"question": "sample size", "mde": args.mde, "sd": args.sd, **vars(size)}
-        elif args.n is not None and args.mde is None:
-            mde = stats.mde_mean(args.n, args.sd, power=args.power, **design)
-            answer = {"question": "mde", "n_control": args.n, "sd": args.sd, "mde": mde}
-        elif args.n is not None:
-            power = stats.power_mean(args.n, args.mde, args.sd, **design)
-            answer = {"question": "power", "n_control": args.n, "mde": args.mde, "power": power}
+    try:
+        if args.kind == "mean":
+            if args.mde is not None and args.n is None:
+                size = stats.sample_size_mean(args.mde, args.sd, power=args.power, **design)
+                answer = {"question": "sample size", "mde": args.mde, "sd": args.sd, **vars(size)}
+            elif args.n is not None and args.mde is None:
+                mde = stats.mde_mean(args.n, args.sd, power=args.power, **design)
+                answer = {"question": "mde", "n_control": args.n, "sd": args.sd, "mde": mde}
+            elif args.n is not None:
+                power = stats.power_mean(args.n, args.mde, args.sd, **design)
+                answer = {"question": "power", "n_control": args.n, "mde": args.mde}
+                answer["power"] = power
+            else:
+                raise ConfigError("power mean: give --mde (for a sample size) or --n (for the MDE)")
         else:
-            raise ConfigError("power mean: give --mde (for a sample size) or --n (for the MDE)")
-    else:
-        if args.mde is not None and args.n is None:
-            size = stats.sample_size_proportion(args.baseline, args.mde, power=args.power, **design)
-            answer = {"question": "sample size", "baseline": args.baseline, **vars(size)}
-        elif args.n is not None and args.mde is None:
-            mde = stats.mde_proportion(args.baseline, args.n, power=args.power, **design)
-            answer = {"question": "mde", "baseline": args.baseline, "n_control": args.n, "mde": mde}
-        elif args.n is not None:
-            power = stats.power_proportion(args.baseline, args.mde, args.n, **design)
-            answer = {"question": "power", "baseline": args.baseline, "power": power}
-        else:
-            raise ConfigError(
-                "power proportion: give --mde (for a sample size) or --n (for the MDE)"
-            )
+            if args.mde is not None and args.n is None:
+                size = stats.sample_size_proportion(
+                    args.baseline, args.mde, power=args.power, **design
+                )
+                answer = {"question": "sample size", "baseline": args.baseline, **vars(size)}
+            elif args.n is not None and args.mde is None:
+                mde = stats.mde_proportion(args.baseline, args.n, power=args.power, **design)
+                answer = {"question": "mde", "baseline": args.baseline, "n_control": args.n}
+                answer["mde"] = mde
+            elif args.n is not None:
+                power = stats.power_proportion(args.baseline, args.mde, args.n, **design)
+                answer = {"question": "power", "baseline": args.baseline, "power": power}
+            else:
+                raise ConfigError(
+                    "power proportion: give --mde (for a sample size) or --n (for the MDE)"
+                )
+    except ConfigError:
+        raise
+    except (ValueError, ZeroDivisionError, OverflowError) as error:
+        raise ConfigError(f"power {args.kind}: {_one_line(error)}") from None
     answer.update(alpha=args.alpha, ratio=args.ratio)
     if args.format == "json":
-        print(json.dumps(answer, indent=2))
+        print(_json(answer))
     else:
         print("\n".join(f"{key:>12}: {value}" for key, value in answer.items()))
     return 0
 
 
+# --------------------------------------------------------------------------------------------
+# generate
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from metricbook.generator import run_generate
+
+    try:
+        return run_generate(args)
+    except MetricbookError:
+        raise
+    except ValueError as error:
+        raise ConfigError(f"generate: {_one_line(error)}") from None
+    except OSError as error:
+        where = error.filename or args.out
+        raise ConfigError(
+            f"generate --out {args.out}: cannot write {where} ({error.strerror})"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# output and errors
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or Infinity: non-finite numbers become null, numpy scalars plain."""
+    if hasattr(value, "item") and not isinstance(value, list | tuple | dict):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(key): _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _json(payload: Any) -> str:
+    return json.dumps(_finite(payload), indent=2, allow_nan=False, default=str)
+
+
+def _raised_in_stats(error: BaseException) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    stats_dir = str(Path(__file__).parent / "stats")
+    return any(frame.filename.startswith(stats_dir) for frame in frames)
+
+
+def _internal_error(error: BaseException) -> int:
+    detail = f"{type(error).__name__}: {_one_line(error)}"
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="metricbook-traceback-", suffix=".txt", delete=False
+        ) as stream:
+            traceback.print_exception(error, file=stream)
+        saved = f"traceback saved to {stream.name}"
+    except OSError as failure:
+        saved = f"the traceback could not be saved: {failure.strerror}"
+    _say("internal error", f"{detail} ({saved}; please report it)")
+    return 1
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="metricbook", description=__doc__.splitlines()[0])
-    commands = root.add_subparsers(dest="command", required=True)
+    root = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+    commands = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     analyze = commands.add_parser("analyze", help="read an experiment from the marts")
-    analyze.add_argument("--experiment", required=True, help="experiment_id in experiments.yml")
-    analyze.add_argument("--target", help="dbt target of profiles.yml (default: its default)")
+    analyze.add_argument(
+        "--experiment", required=True, type=non_empty, help="experiment_id in experiments.yml"
+    )
+    analyze.add_argument(
+        "--target", type=non_empty, help="dbt target of profiles.yml (default: its default)"
+    )
     analyze.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="experiments.yml")
     analyze.add_argument("--format", choices=["table", "json"], default="table")
     analyze.add_argument("--report", type=Path, help="write a self-contained HTML readout here")
     analyze.add_argument(
         "--write", action="store_true", help=f"store the results in table {RESULTS_TABLE}"
     )
-    analyze.add_argument("--bootstrap-resamples", type=int, default=2000)
+    analyze.add_argument(
+        "--bootstrap-resamples",
+        type=bounded_int(MIN_BOOTSTRAP_RESAMPLES, MAX_BOOTSTRAP_RESAMPLES),
+        default=2000,
+        help=f"{MIN_BOOTSTRAP_RESAMPLES:,} to {MAX_BOOTSTRAP_RESAMPLES:,}",
+    )
+    analyze.add_argument(
+        "--allow-stale",
+        action="store_true",
+        help="read marts of a failed, killed or partial build anyway (warns, and says so "
+        "in the readout)",
+    )
+    analyze.add_argument(
+        "--fail-on",
+        type=comma_choices(GATES),
+        default=(),
+        help=f"exit 5 after the readout when one of these trips: {', '.join(GATES)}",
+    )
     analyze.set_defaults(run=_analyze)
 
     power = commands.add_parser("power", help="sample size, MDE or power of a design")
     power.add_argument("kind", choices=["mean", "proportion"])
-    power.add_argument("--sd", type=float, help="per-user standard deviation (mean metrics)")
-    power.add_argument("--baseline", type=float, help="control share (proportion metrics)")
-    power.add_argument("--mde", type=float, help="absolute minimum detectable effect")
-    power.add_argument("--n", type=int, help="users in control")
-    power.add_argument("--alpha", type=float, default=0.05)
-    power.add_argument("--power", type=float, default=0.8)
-    power.add_argument("--ratio", type=float, default=1.0, help="n_treatment / n_control")
+    power.add_argument(
+        "--sd", type=positive_float, help="per-user standard deviation (mean metrics)"
+    )
+    power.add_argument(
+        "--baseline", type=open_unit_interval, help="control share (proportion metrics)"
+    )
+    power.add_argument("--mde", type=finite_float, help="absolute minimum detectable effect")
+    power.add_argument("--n", type=positive_int, help="users in control")
+    power.add_argument("--alpha", type=open_unit_interval, default=0.05)
+    power.add_argument("--power", type=open_unit_interval, default=0.8)
+    power.add_argument("--ratio", type=positive_float, default=1.0, help="n_treatment / n_control")
     power.add_argument("--format", choices=["table", "json"], default="table")
     power.set_defaults(run=_power)
 
     from metricbook.generator import add_generate_parser
 
     add_generate_parser(commands)
+    commands.choices["generate"].set_defaults(run=_generate)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if getattr(args, "kind", None) == "mean" and args.sd is None:
-        parser().error("power mean needs --sd")
-    if getattr(args, "kind", None) == "proportion" and args.baseline is None:
-        parser().error("power proportion needs --baseline")
+    if not sys.warnoptions:
+        # libraries' warnings (pyspark about pandas, great-expectations deprecations) are not
+        # the user's business; `python -W default` shows them again
+        warnings.simplefilter("ignore")
     try:
+        try:
+            args = parser().parse_args(argv)
+        except SystemExit as stop:  # --help, or a usage error already printed on one line
+            return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
         return args.run(args)
-    except (ConfigError, ValueError, RuntimeError) as error:
-        print(f"metricbook: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        _say("error", "interrupted")
+        return 130
+    except MetricbookError as error:
+        _say("error", error)
+        return error.exit_code
+    except BrokenPipeError:
+        # the reader of stdout went away (`| head`): nothing more can reach it, and Python's
+        # own flush at exit must not fail again
+        try:
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 141
+    except ValueError as error:
+        if _raised_in_stats(error):
+            _say("error", error)
+            return 2
+        return _internal_error(error)
+    except Exception as error:
+        return _internal_error(error)
 
 
 if __name__ == "__main__":

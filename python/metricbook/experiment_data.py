@@ -6,19 +6,30 @@ catastrophically), assignment counts, declared variants, and rows only where a m
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 import pandas as pd
 
+from metricbook.config import Metric
+from metricbook.errors import ConfigError, DataValidationError
 from metricbook.stats import Aggregates
 from metricbook.warehouse import Warehouse, WarehouseError
 
 USER_METRICS = "fct_experiment_user_metrics"
 ASSIGNMENTS = "fct_experiment_assignments"
-VARIANTS = "stg_experiment_variants"
+EXPERIMENTS = "dim_experiments"
+VARIANTS = "dim_experiment_variants"
+# Every mart a readout reads: `metricbook analyze` checks their build before reading them.
+MARTS = (USER_METRICS, ASSIGNMENTS, EXPERIMENTS, VARIANTS)
 DOUBLE = {"duckdb": "double", "postgres": "double precision", "spark": "double"}
+# Column types a metric can average, as the three engines spell them in their catalogs.
+NUMERIC_TYPE = re.compile(
+    r"(u?(tiny|small|big|huge)?int(eger)?\d*|int[248]|long|short|byte|float\d*|real"
+    r"|double( precision)?|decimal|numeric)(\(.*\))?"
+)
 
 
 @dataclass(frozen=True)
@@ -96,19 +107,71 @@ def assignment_counts(warehouse: Warehouse, experiment_id: str) -> dict[str, int
     return {str(v): int(n) for v, n in zip(frame.iloc[:, 0], frame.iloc[:, 1], strict=True)}
 
 
+def check_metric_columns(warehouse: Warehouse, metrics: Iterable[Metric]) -> None:
+    """Every column a metric reads exists in the mart and holds numbers; the error names the
+    metric's key in experiments.yml. One catalog query, no scan of the mart."""
+    types = warehouse.column_types(USER_METRICS)
+    for metric in metrics:
+        roles = [("numerator", metric.numerator), ("denominator", metric.denominator)]
+        if metric.covariate_denominator:
+            roles += [
+                ("covariate.numerator", metric.covariate),
+                ("covariate.denominator", metric.covariate_denominator),
+            ]
+        else:
+            roles.append(("covariate", metric.covariate))
+        for role, column in roles:
+            if column is None:
+                continue
+            where = f"experiments.yml metrics.{metric.name}.{role}"
+            if column not in types:
+                raise ConfigError(
+                    f"{where}: column '{column}' is not in {USER_METRICS} "
+                    f"(columns: {', '.join(sorted(types))}); name one of them"
+                )
+            if not NUMERIC_TYPE.fullmatch(types[column]):
+                raise ConfigError(
+                    f"{where}: column '{column}' of {USER_METRICS} is {types[column]}, not a "
+                    "number; name a numeric column"
+                )
+
+
 def declared_variants(warehouse: Warehouse, experiment_id: str) -> list[DeclaredVariant]:
+    """The experiment's variants from the experiment marts, after dim_experiments says the
+    experiment can be read at all (staging did not reject it, one control, shares sum to 1)."""
     sql = (
-        f"select variant, traffic_share, is_control from {warehouse.relation(VARIANTS)} "
-        f"where experiment_id = {warehouse.param('experiment_id')} order by variant"
+        "select experiments.is_analyzable, experiments.exclusion_reason, variants.variant, "
+        "variants.traffic_share, variants.is_control "
+        f"from {warehouse.relation(EXPERIMENTS)} as experiments "
+        f"left join {warehouse.relation(VARIANTS)} as variants "
+        "on variants.experiment_id = experiments.experiment_id "
+        f"where experiments.experiment_id = {warehouse.param('experiment_id')} "
+        "order by variants.variant"
     )
     frame = warehouse.frame(sql, {"experiment_id": experiment_id})
+    frame.columns = [str(column).lower() for column in frame.columns]
     if frame.empty:
-        raise WarehouseError(
-            f"experiment '{experiment_id}' has no staged variants in {VARIANTS}: "
-            "is the id right, and has `dbt build` run on this target?"
+        raise DataValidationError(
+            f"experiment '{experiment_id}' is not in {EXPERIMENTS}: it was never delivered in "
+            "raw_experiments, or this build predates it; check the id and run `dbt build`"
+        )
+    first = frame.iloc[0]
+    analyzable = first["is_analyzable"]
+    if analyzable is None or pd.isna(analyzable) or not bool(analyzable):
+        reason = first["exclusion_reason"]
+        reason = "no reason recorded" if reason is None or pd.isna(reason) else str(reason)
+        raise DataValidationError(
+            f"experiment '{experiment_id}' is excluded from analysis in {EXPERIMENTS} "
+            f"({reason}); fix its rows in raw_experiments / raw_experiment_variants and run "
+            "`dbt build`"
+        )
+    frame = frame[frame["variant"].notna()]
+    if frame.empty:
+        raise DataValidationError(
+            f"experiment '{experiment_id}' has no variants in {VARIANTS}; run `dbt build`"
         )
     return [
-        DeclaredVariant(str(row[0]), float(row[1]), bool(row[2]))
+        DeclaredVariant(str(row.variant), float(row.traffic_share), bool(row.is_control))
         for row in frame.itertuples(index=False)
     ]
 

@@ -1668,32 +1668,65 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--users", type=int, help="base cohort size (new users join daily)")
-    parser.add_argument("--target-events", type=int, help="pick --users for about N events")
-    parser.add_argument("--days", type=int, help="days to generate")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same bytes")
+    # Every number is checked as it is parsed (finite, in range): a bad value is a one-line
+    # usage error naming the flag, before anything is generated.
+    from metricbook.arguments import (
+        iso_date,
+        non_empty,
+        non_negative_float,
+        non_negative_int,
+        output_directory,
+        positive_float,
+        positive_int,
+    )
+
     parser.add_argument(
-        "--start", type=date.fromisoformat, default=DEFAULT_START, help="UTC date of day 0"
+        "--out", type=output_directory, required=True, help="output directory (not a file)"
     )
     parser.add_argument(
-        "--events-per-user-day", type=float, default=10.0, help="mean of an established user"
+        "--users", type=positive_int, help="base cohort size (new users join daily)"
     )
-    parser.add_argument("--pins", type=int, help="pin catalogue size (default users // 2)")
-    parser.add_argument("--experiment-id", default=ExperimentSpec.experiment_id)
     parser.add_argument(
-        "--experiment-start-day", type=int, default=ExperimentSpec.start_day, help="day index"
+        "--target-events", type=positive_int, help="pick --users for about N events"
     )
-    parser.add_argument("--experiment-days", type=int, default=ExperimentSpec.n_days)
-    parser.add_argument("--click-multiplier", type=float, default=1.05, help="treatment effect")
-    parser.add_argument("--save-multiplier", type=float, default=1.0, help="treatment effect")
-    parser.add_argument("--hide-multiplier", type=float, default=1.0, help="treatment effect")
+    parser.add_argument("--days", type=positive_int, help="days to generate")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="same seed, same bytes")
+    parser.add_argument(
+        "--start", type=iso_date, default=DEFAULT_START, help="UTC date of day 0 (YYYY-MM-DD)"
+    )
+    parser.add_argument(
+        "--events-per-user-day",
+        type=positive_float,
+        default=10.0,
+        help="mean of an established user",
+    )
+    parser.add_argument("--pins", type=positive_int, help="pin catalogue size (default users // 2)")
+    parser.add_argument("--experiment-id", type=non_empty, default=ExperimentSpec.experiment_id)
+    parser.add_argument(
+        "--experiment-start-day",
+        type=non_negative_int,
+        default=ExperimentSpec.start_day,
+        help="day index",
+    )
+    parser.add_argument("--experiment-days", type=positive_int, default=ExperimentSpec.n_days)
+    for effect, default in (("click", 1.05), ("save", 1.0), ("hide", 1.0)):
+        parser.add_argument(
+            f"--{effect}-multiplier",
+            type=non_negative_float,
+            default=default,
+            help="treatment effect (a finite number >= 0)",
+        )
     parser.add_argument("--no-traps", action="store_true", help="clean data: plant no traps")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing data set")
     parser.add_argument("--append-day", action="store_true", help="add one day to --out")
-    parser.add_argument("--late-events", type=int, help="add a batch of N late events to --out")
     parser.add_argument(
-        "--max-lateness-days", type=int, default=3, help="for --late-events: 1..N days late"
+        "--late-events", type=positive_int, help="add a batch of N late events to --out"
+    )
+    parser.add_argument(
+        "--max-lateness-days",
+        type=positive_int,
+        default=3,
+        help="for --late-events: 1..N days late",
     )
 
 

@@ -4,12 +4,15 @@ scripts, fonts or images fetched from anywhere)."""
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
 from metricbook.analysis import MetricResult, Readout
+from metricbook.errors import ConfigError
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -66,6 +69,9 @@ def text_table(readout: Readout) -> str:
     if readout.validation.warnings:
         lines += ["", "validation warnings:"]
         lines += [f"  - {w.explain()}" for w in readout.validation.warnings]
+    if readout.warnings:
+        lines += ["", "read anyway (--allow-stale):"]
+        lines += [f"  - {w}" for w in readout.warnings]
     lines += ["", f"DECISION: {readout.decision.verdict.upper()}"]
     lines += [f"  - {reason}" for reason in readout.decision.reasons]
     return "\n".join(lines)
@@ -143,7 +149,47 @@ def html_report(readout: Readout) -> str:
     )
 
 
-def write_html_report(readout: Readout, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_report(readout), encoding="utf-8")
+def check_output_path(path: Path, flag: str = "--report") -> Path:
+    """Refuse an output path that cannot be written, before any work: a directory, a path
+    under a file, a missing parent directory, a directory we may not write into. Probing
+    with a temporary file is the only honest test of writability (root ignores modes)."""
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a directory; give a file name such as readout.html")
+    parent = path.parent
+    for ancestor in (parent, *parent.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise ConfigError(f"{flag} {path}: {ancestor} is a file, not a directory")
+            break
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {path}: directory {parent} does not exist; create it first")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".metricbook-probe-"):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"{flag} {path}: cannot write in {parent} ({error.strerror}); choose another place"
+        ) from None
     return path
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`: a reader
+    sees the old file or the new one, never half of one."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_html_report(readout: Readout, path: Path) -> Path:
+    check_output_path(path)
+    return write_atomically(path, html_report(readout))

@@ -12,7 +12,8 @@ warning-level one (clicks above impressions) is reported and the analysis goes o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -69,10 +70,10 @@ class ValidationReport:
 
     def raise_for_failures(self, experiment_id: str) -> None:
         if self.failures:
-            lines = "\n".join(f"  - {o.explain()}" for o in self.failures)
+            failures = "; ".join(o.explain() for o in self.failures)
             raise ValidationError(
-                f"experiment '{experiment_id}': {USER_METRICS} failed validation; fix the data "
-                f"(or the mart) before reading any result:\n{lines}"
+                f"experiment '{experiment_id}': {USER_METRICS} failed validation ({failures}); "
+                "fix the data (or the mart) and run `dbt build` before reading any result"
             )
 
 
@@ -136,16 +137,39 @@ def summarise(
     return variants, totals
 
 
-def _sampler(warehouse: Warehouse, experiment_id: str, sql: str) -> Callable[[], pd.DataFrame]:
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _render(sql: str, names: Mapping[str, str]) -> str:
+    """Substitute `{name}` placeholders in one pass. The template holds only trusted text
+    (relation names, mart columns); user data (the experiment id, variant names) is bound as
+    parameters, so a variant named `treat{0}` or `o'neil` is never part of the SQL."""
+    return _PLACEHOLDER.sub(lambda match: names[match.group(1)], sql)
+
+
+def _sampler(
+    warehouse: Warehouse,
+    experiment_id: str,
+    sql: str,
+    values: Mapping[str, Any] | None = None,
+) -> Callable[[], pd.DataFrame]:
+    """A query for the offending rows behind a failed expectation. `{metrics}` and
+    `{assignments}` are the marts, `{experiment}` the bound experiment id, and each key of
+    `values` a placeholder for that bound value."""
+    values = dict(values or {})
+    names = {
+        "metrics": warehouse.relation(USER_METRICS),
+        "assignments": warehouse.relation(ASSIGNMENTS),
+        "experiment": warehouse.param("experiment_id"),
+        **{key: warehouse.param(key) for key in values},
+    }
+    used = set(_PLACEHOLDER.findall(sql))
+    bound = {key: value for key, value in values.items() if key in used}
+    if "experiment" in used:
+        bound["experiment_id"] = experiment_id
+
     def fetch() -> pd.DataFrame:
-        frame = warehouse.frame(
-            sql.format(
-                metrics=warehouse.relation(USER_METRICS),
-                assignments=warehouse.relation(ASSIGNMENTS),
-                experiment=warehouse.param("experiment_id"),
-            ),
-            {"experiment_id": experiment_id},
-        )
+        frame = warehouse.frame(_render(sql, names), bound)
         return frame.head(SAMPLE_ROWS)
 
     return fetch
@@ -162,10 +186,11 @@ def _checks(
 
     expect = gx.expectations
     names = [v.variant for v in declared]
-    quoted = ", ".join("'" + name.replace("'", "''") + "'" for name in names)
+    variant_values = {f"variant_{index}": name for index, name in enumerate(names)}
+    variant_markers = ", ".join(f"{{{key}}}" for key in variant_values)
 
-    def sample(sql: str) -> Callable[[], pd.DataFrame]:
-        return _sampler(warehouse, experiment_id, sql + f" limit {SAMPLE_ROWS}")
+    def sample(sql: str, values: Mapping[str, Any] | None = None) -> Callable[[], pd.DataFrame]:
+        return _sampler(warehouse, experiment_id, sql + f" limit {SAMPLE_ROWS}", values)
 
     checks = [
         _Check(
@@ -215,7 +240,8 @@ def _checks(
             "error",
             sample(
                 "select experiment_id, user_id, variant from {metrics} "
-                f"where experiment_id = {{experiment}} and variant not in ({quoted})"
+                f"where experiment_id = {{experiment}} and variant not in ({variant_markers})",
+                variant_values,
             ),
         ),
         _Check(

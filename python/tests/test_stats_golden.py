@@ -340,7 +340,7 @@ def test_cuped_with_constant_covariate_is_rejected(frames):
 
 def test_srm_hand_example_5050_vs_4950():
     # χ² = 2·50²/5000 = 1 on 1 df; p = P(|Z| > 1) = 0.3173
-    result = srm_test({"control": 5050, "treatment": 4950}, {"control": 1, "treatment": 1})
+    result = srm_test({"control": 5050, "treatment": 4950}, {"control": 0.5, "treatment": 0.5})
     assert result.statistic == pytest.approx(1.0, **TIGHT)
     assert result.p_value == pytest.approx(2 * stats.norm.sf(1.0), **TIGHT)
     assert result.passed
@@ -350,7 +350,7 @@ def test_srm_hand_example_5050_vs_4950():
 
 def test_srm_matches_scipy_chisquare_for_uneven_shares():
     counts = {"a": 5100, "b": 2400, "c": 2650}
-    result = srm_test(counts, {"a": 50, "b": 25, "c": 25})
+    result = srm_test(counts, {"a": 0.50, "b": 0.25, "c": 0.25})
     expected = [0.5 * 10150, 0.25 * 10150, 0.25 * 10150]
     statistic, p_value = stats.chisquare(list(counts.values()), expected)
     assert result.statistic == pytest.approx(statistic, **TIGHT)
@@ -369,6 +369,18 @@ def test_srm_names_variants_missing_from_either_side():
         srm_test({"a": 10, "c": 10}, {"a": 0.5, "b": 0.5})
     with pytest.raises(ValueError, match="positive"):
         srm_test({"a": 10, "b": 10}, {"a": 1.0, "b": 0.0})
+
+
+@pytest.mark.parametrize("shares", [{"a": 1, "b": 1}, {"a": 0.45, "b": 0.45}, {"a": 50, "b": 50}])
+def test_srm_shares_that_do_not_sum_to_one_are_rejected_not_normalised(shares):
+    with pytest.raises(ValueError, match=r"shares \{'a': .*\} sum to [\d.]+, not 1"):
+        srm_test({"a": 5000, "b": 5000}, shares)
+
+
+def test_srm_shares_within_the_tolerance_are_rescaled_to_sum_to_one():
+    result = srm_test({"a": 100, "b": 100, "c": 100}, {"a": 0.3333, "b": 0.3333, "c": 0.3333})
+    assert dict(result.expected_counts) == pytest.approx({"a": 100.0, "b": 100.0, "c": 100.0})
+    assert result.statistic == pytest.approx(0.0, abs=1e-12)
 
 
 # --- multiple testing -------------------------------------------------------------------------
@@ -439,7 +451,7 @@ def test_proportion_power_uses_cohens_h():
 def test_power_inputs_out_of_range_are_rejected():
     with pytest.raises(ValueError, match="baseline"):
         sample_size_proportion(baseline=1.2, mde_abs=0.01)
-    with pytest.raises(ValueError, match="baseline \\+ mde_abs"):
+    with pytest.raises(ValueError, match="--baseline \\+ --mde"):
         sample_size_proportion(baseline=0.995, mde_abs=0.01)
     with pytest.raises(ValueError, match="sd must be positive"):
         sample_size_mean(mde=1.0, sd=0.0)

@@ -88,10 +88,15 @@ def experiment_mart(users: int, database: Path) -> None:
     with duckdb.connect(str(database)) as con:
         con.execute(
             f"""
-            create or replace table stg_experiment_variants as
+            create or replace table dim_experiment_variants as
             select * from (values ('{BENCH_EXPERIMENT}', 'control', 0.5, true),
                                   ('{BENCH_EXPERIMENT}', 'treatment', 0.5, false))
                 as t(experiment_id, variant, traffic_share, is_control);
+            create or replace table dim_experiments as
+            select '{BENCH_EXPERIMENT}' as experiment_id,
+                timestamp '2024-03-01' as start_at, timestamp '2024-03-15' as end_at,
+                2 as variants, 1 as controls, 1.0 as total_traffic_share,
+                true as is_analyzable, cast(null as varchar) as exclusion_reason;
             create or replace table fct_experiment_user_metrics as
             with users as (
                 select range as i, hash(range) % 2 = 0 as is_control,

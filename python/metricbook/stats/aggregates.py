@@ -9,6 +9,8 @@ aggregation down and ship a few numbers per variant instead of one row per user.
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -23,6 +25,11 @@ class Aggregates:
     `var` holds `var_samp` (ddof=1) and `cov` holds `covar_samp`; a covariance may be stored
     under either ordering of its pair and is looked up under both. The mappings are copied into
     read-only views, so an `Aggregates` cannot change after construction.
+
+    `count` must be a whole number ≥ 0 (ValueError otherwise). Count 0 is an empty sample and
+    count 1 has no sample variance (SQL's var_samp is null, here nan): both are valid values,
+    `pool` treats an empty sample as absent, and every test in `metricbook.stats.methods`
+    rejects an arm with fewer than 2 users with a ValueError naming the metric.
     """
 
     count: int
@@ -31,8 +38,13 @@ class Aggregates:
     cov: Mapping[tuple[str, str], float]
 
     def __post_init__(self) -> None:
+        if isinstance(self.count, bool) or not isinstance(self.count, numbers.Integral):
+            raise ValueError(
+                f"Aggregates.count must be a whole number of users, got {self.count!r}"
+            )
         if self.count < 0:
             raise ValueError(f"Aggregates.count must be non-negative, got {self.count}.")
+        object.__setattr__(self, "count", int(self.count))
         object.__setattr__(self, "mean", MappingProxyType(dict(self.mean)))
         object.__setattr__(self, "var", MappingProxyType(dict(self.var)))
         object.__setattr__(self, "cov", MappingProxyType(dict(self.cov)))
@@ -74,13 +86,18 @@ def aggregates_from_frame(frame: pd.DataFrame, columns: Sequence[str]) -> Aggreg
     """Aggregates of `columns` over the rows of `frame` (one row per user), ddof=1 like SQL.
 
     The pandas mirror of `count(*)`, `avg`, `var_samp` and `covar_samp`; covariances are stored
-    for every unordered pair of `columns`.
+    for every unordered pair of `columns`. Like SQL, a frame of one row has nan (null) variances
+    and covariances, and an empty frame nan means too.
     """
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise KeyError(f"columns {missing} are not in the frame; it has {list(frame.columns)}")
     values = frame[list(columns)].astype(float)
-    covariance = values.cov(ddof=1)
+    if len(values) < 2:
+        # SQL's var_samp of fewer than 2 rows is null: nan here, without numpy's ddof warning
+        covariance = pd.DataFrame(math.nan, index=list(columns), columns=list(columns))
+    else:
+        covariance = values.cov(ddof=1)
     return Aggregates(
         count=len(values),
         mean={column: float(values[column].mean()) for column in columns},

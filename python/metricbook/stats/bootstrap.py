@@ -5,6 +5,8 @@ The one method that needs per-user rows rather than warehouse aggregates.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Literal
 
@@ -48,11 +50,21 @@ def percentile_bootstrap(
 
     Deterministic for a given `seed` (numpy's default Generator). Assumes independent users and
     enough of them that the bootstrap distribution mimics the sampling distribution.
+
+    ValueError for an arm with fewer than 2 users or a non-finite value, and for "ratio_diff"
+    when an arm's denominators sum to 0 (the ratio is undefined, as in `delta_ratio`). An arm
+    of all-equal values is fine: its statistic never moves. nan, never an exception: rel_lift
+    when the control statistic is 0; a CI when any resample's statistic is undefined or
+    overflows (a resample whose denominators sum to 0, or whose control statistic is 0 for the
+    relative lift), because a percentile of undefined draws means nothing. rel_lift is ±inf
+    only if s_t/s_c overflows a float.
     """
     if statistic not in ("mean_diff", "ratio_diff"):
         raise ValueError(f"statistic must be 'mean_diff' or 'ratio_diff', got {statistic!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral):
+        raise ValueError(f"n_resamples must be a whole number, got {n_resamples!r}")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be positive, got {n_resamples}")
     arms = [
@@ -61,21 +73,31 @@ def percentile_bootstrap(
     ]
     rng = np.random.default_rng(seed)
     control_stats, treatment_stats = (_resampled_statistic(arm, n_resamples, rng) for arm in arms)
-    observed_control, observed_treatment = (_arm_statistic(arm[np.newaxis]) for arm in arms)
-    quantiles = [alpha / 2, 1 - alpha / 2]
-    diff_low, diff_high = np.quantile(treatment_stats - control_stats, quantiles)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel_low, rel_high = np.quantile(treatment_stats / control_stats - 1, quantiles)
-        rel_lift = observed_treatment / observed_control - 1
-    return BootstrapResult(
-        diff=float(observed_treatment[0] - observed_control[0]),
-        ci_low=float(diff_low),
-        ci_high=float(diff_high),
-        rel_lift=float(rel_lift[0]),
-        rel_lift_ci_low=float(rel_low),
-        rel_lift_ci_high=float(rel_high),
-        n_resamples=n_resamples,
+    observed_control, observed_treatment = (
+        float(_arm_statistic(arm[np.newaxis])[0]) for arm in arms
     )
+    quantiles = [alpha / 2, 1 - alpha / 2]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        diff_low, diff_high = _percentiles(treatment_stats - control_stats, quantiles)
+        rel_low, rel_high = _percentiles(treatment_stats / control_stats - 1, quantiles)
+    rel_lift = math.nan if observed_control == 0 else observed_treatment / observed_control - 1
+    return BootstrapResult(
+        diff=observed_treatment - observed_control,
+        ci_low=diff_low,
+        ci_high=diff_high,
+        rel_lift=rel_lift,
+        rel_lift_ci_low=rel_low,
+        rel_lift_ci_high=rel_high,
+        n_resamples=int(n_resamples),
+    )
+
+
+def _percentiles(draws: np.ndarray, quantiles: list[float]) -> tuple[float, float]:
+    """The quantiles of the draws, or nan if any draw is undefined (nan) or overflowed."""
+    if not np.isfinite(draws).all():
+        return math.nan, math.nan
+    low, high = np.quantile(draws, quantiles)
+    return float(low), float(high)
 
 
 def _as_arm(values: np.ndarray, statistic: Statistic, label: str) -> np.ndarray:
@@ -94,13 +116,23 @@ def _as_arm(values: np.ndarray, statistic: Statistic, label: str) -> np.ndarray:
         raise ValueError(f"{label}: the arm has {len(array)} user(s); at least 2 are needed")
     if not np.isfinite(array).all():
         raise ValueError(f"{label}: the arm has non-finite values; drop or fill them first")
+    with np.errstate(over="ignore"):
+        totals = array.sum(axis=0)
+    if not np.isfinite(totals).all():
+        raise ValueError(f"{label}: the arm's values overflow a float when summed; rescale them")
+    if totals[1] == 0:
+        raise ValueError(
+            f"{label}: the denominators sum to 0, so the arm's ratio is undefined; check the "
+            "denominator column"
+        )
     return array
 
 
 def _arm_statistic(resamples: np.ndarray) -> np.ndarray:
     """Σ numerator / Σ denominator per resample, for resamples of shape (b, n, 2)."""
-    totals = resamples.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a resample's sum may overflow, or its denominators sum to 0: inf or nan, never a warning
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        totals = resamples.sum(axis=1)
         return totals[:, 0] / totals[:, 1]
 
 

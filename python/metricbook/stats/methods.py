@@ -13,7 +13,18 @@ independent:
 
 where var(·) is the variance of the arm's estimate (e.g. var_samp / n for a mean). The log
 needs both arm values positive; if either is ≤ 0 the rel-lift CI is nan (and rel_lift is nan
-when control_value is 0).
+when control_value is 0). When a positive control value is tiny next to its standard error,
+exp overflows and rel_lift_ci_high is +inf (the interval is unbounded above); rel_lift itself
+is ±inf only if treatment_value / control_value overflows a float.
+
+What is an error and what is nan, for every method: inputs on which the test is undefined
+raise ValueError naming the metric — alpha outside (0, 1), an arm with fewer than 2 users
+(an `Aggregates` with count 0 or 1), a non-finite mean, variance or covariance, zero variance
+in both arms (zero in one arm is fine: it contributes no sampling error), a ratio whose
+denominator has mean 0 in an arm or in the pooled arms, a CUPED covariate without variance,
+and an estimate whose variance overflows a float. Otherwise every field is finite, except the
+rel-lift fields described above: for finite aggregates p_value is in [0, 1] and
+diff_ci_low ≤ diff ≤ diff_ci_high.
 """
 
 from __future__ import annotations
@@ -123,7 +134,7 @@ def two_proportion_z(
     ]
     if arms[0].variance == 0 and arms[1].variance == 0:
         raise ValueError(
-            f"metric {name!r}: every user in both arms has the same value of {column!r} "
+            f"metric {name!r}: within each arm every user has the same value of {column!r} "
             f"(shares {shares[0]} and {shares[1]}); there is nothing to test"
         )
     pooled = sum(successes) / (control.count + treatment.count)
@@ -196,10 +207,11 @@ def cuped_mean(
     arms = []
     for a in (control, treatment):
         value = a.mean_of(column) - theta * (a.mean_of(covariate) - pooled.mean_of(covariate))
+        # θ·(θ·s_X²) rather than θ²·s_X²: θ is large exactly when s_X² is small
         per_user_var = (
             a.var_of(column)
             - 2 * theta * a.cov_of(column, covariate)
-            + theta**2 * a.var_of(covariate)
+            + theta * (theta * a.var_of(covariate))
         )
         arms.append(_Arm(a.count, value, max(per_user_var, 0.0) / a.count))
     estimate = _welch_estimate(name, "mean", "cuped_welch_t", arms[0], arms[1], alpha)
@@ -235,14 +247,19 @@ def cuped_ratio(
     name = metric or f"{numerator}/{denominator}"
     unadjusted = delta_ratio(control, treatment, numerator, denominator, alpha, metric=name)
     columns = (numerator, denominator, cov_numerator, cov_denominator)
-    for label, a in (("control", control), ("treatment", treatment)):
-        if a.mean_of(cov_denominator) == 0:
-            raise ValueError(
-                f"metric {name!r}: covariate denominator {cov_denominator!r} has mean 0 in the "
-                f"{label} arm, so the covariate ratio is undefined; choose a covariate whose "
-                "denominator is positive"
-            )
     pooled = pool(control, treatment)
+    for role, column in (("denominator", denominator), ("covariate denominator", cov_denominator)):
+        # the pooled mean is 0 when the arm means are non-zero but of opposite signs
+        for label, a in (
+            ("control arm", control),
+            ("treatment arm", treatment),
+            ("pooled arms", pooled),
+        ):
+            if a.mean_of(column) == 0:
+                raise ValueError(
+                    f"metric {name!r}: {role} {column!r} has mean 0 in the {label}, so the "
+                    "ratio is undefined; choose a denominator whose mean is positive"
+                )
     pooled_rr, pooled_rq, pooled_qq = _linearised_moments(pooled, columns)
     if not pooled_qq > 0:
         raise ValueError(
@@ -256,7 +273,7 @@ def cuped_ratio(
         rr, rq, qq = _linearised_moments(a, columns)
         ratio = a.mean_of(numerator) / a.mean_of(denominator)
         q = a.mean_of(cov_numerator) / a.mean_of(cov_denominator)
-        per_user_var = rr - 2 * theta * rq + theta**2 * qq
+        per_user_var = rr - 2 * theta * rq + theta * (theta * qq)
         arms.append(_Arm(a.count, ratio - theta * (q - pooled_q), max(per_user_var, 0.0) / a.count))
     estimate = _z_estimate(name, "ratio", "cuped_delta_method_z", arms[0], arms[1], alpha)
     plain = _ratio_arms(control, treatment, numerator, denominator, name)
@@ -290,21 +307,25 @@ def _ratio_linearisation(
             "is undefined; check the denominator column or the arm's users"
         )
     ratio = mean_y / mean_x
-    per_user_var = (
-        a.var_of(numerator) / mean_x**2
-        - 2 * mean_y * a.cov_of(numerator, denominator) / mean_x**3
-        + mean_y**2 * a.var_of(denominator) / mean_x**4
+    # var(y − R·x) / m_x², dividing by m_x twice: powers of m_x overflow or underflow to 0
+    linearised = (
+        a.var_of(numerator)
+        - 2 * ratio * a.cov_of(numerator, denominator)
+        + ratio * (ratio * a.var_of(denominator))
     )
-    return ratio, max(per_user_var, 0.0)
+    return ratio, max(linearised / mean_x / mean_x, 0.0)
 
 
 def _linearised_moments(a: Aggregates, columns: tuple[str, ...]) -> tuple[float, float, float]:
     """Per-user var(R), cov(R, Q), var(Q) of the two linearised ratios; see `cuped_ratio`."""
     y, x, v, u = (a.mean_of(c) for c in columns)
     sigma = np.array([[a.cov_of(p, q) for q in columns] for p in columns])
-    g_r = np.array([1 / x, -y / x**2, 0.0, 0.0])
-    g_q = np.array([0.0, 0.0, 1 / u, -v / u**2])
-    return float(g_r @ sigma @ g_r), float(g_r @ sigma @ g_q), float(g_q @ sigma @ g_q)
+    # −(y/x)/x, not −y/x²: x² underflows to 0 (or overflows) long before the ratio does
+    g_r = np.array([1 / x, -(y / x) / x, 0.0, 0.0])
+    g_q = np.array([0.0, 0.0, 1 / u, -(v / u) / u])
+    # an overflow gives inf or nan, which the callers reject with the metric's name
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(g_r @ sigma @ g_r), float(g_r @ sigma @ g_q), float(g_q @ sigma @ g_q)
 
 
 def _with_cuped(
@@ -329,8 +350,12 @@ def _welch_estimate(
     name: str, kind: str, method: str, control: _Arm, treatment: _Arm, alpha: float
 ) -> EffectEstimate:
     _check_arms(name, [control, treatment])
-    terms = [arm.variance**2 / (arm.count - 1) for arm in (control, treatment)]
-    df = (control.variance + treatment.variance) ** 2 / sum(terms)
+    # Welch–Satterthwaite on variances scaled by the larger one: squaring the raw variances
+    # would overflow (or underflow to 0/0) for metrics measured in very large or small units
+    largest = max(control.variance, treatment.variance)
+    scaled = [arm.variance / largest for arm in (control, treatment)]
+    terms = [v * v / (arm.count - 1) for v, arm in zip(scaled, (control, treatment), strict=True)]
+    df = sum(scaled) ** 2 / sum(terms)
     se = math.sqrt(control.variance + treatment.variance)
     statistic = (treatment.value - control.value) / se
     return _estimate(name, kind, method, control, treatment, alpha, statistic, df)
@@ -395,9 +420,11 @@ def _relative_lift(control: _Arm, treatment: _Arm, alpha: float) -> tuple[float,
     rel_lift = treatment.value / control.value - 1
     if control.value <= 0 or treatment.value <= 0:
         return rel_lift, math.nan, math.nan
-    log_ratio = math.log(treatment.value / control.value)
-    se_log = math.sqrt(
-        treatment.variance / treatment.value**2 + control.variance / control.value**2
+    log_ratio = math.log(treatment.value) - math.log(control.value)
+    # relative standard errors, as sd / value: value**2 would underflow to 0 for tiny values
+    se_log = math.hypot(
+        math.sqrt(treatment.variance) / treatment.value,
+        math.sqrt(control.variance) / control.value,
     )
     half_width = _critical(alpha, None) * se_log
     return rel_lift, _expm1(log_ratio - half_width), _expm1(log_ratio + half_width)
@@ -444,7 +471,8 @@ def _check_arms(name: str, arms: list[_Arm]) -> None:
         if not (math.isfinite(arm.value) and math.isfinite(arm.variance)):
             raise ValueError(
                 f"metric {name!r}: non-finite aggregate (value {arm.value}, variance "
-                f"{arm.variance}); check the warehouse query for nulls or empty arms"
+                f"{arm.variance}); check the warehouse query for nulls or empty arms, or for "
+                "a ratio's denominator mean so near 0 that its variance overflows"
             )
     if all(arm.variance == 0 for arm in arms):
         raise ValueError(

@@ -78,6 +78,11 @@ def msprt(
     looks are fixed by time or count, not by the data; s² is estimated, which the paper's
     known-variance guarantee only covers asymptotically. `tau2` defaults to `default_tau2`
     on the first look.
+
+    If the intersection becomes empty (no single effect is consistent with every look, e.g.
+    because the variance estimate moved a lot between looks), ci_low and ci_high are nan from
+    that look on; every δ, 0 included, has then been rejected, so `reject` is True. A look
+    with fewer than 2 users in an arm, or zero or undefined variance, is a ValueError.
     """
     if not looks:
         raise ValueError("msprt needs at least one look")
@@ -107,6 +112,7 @@ def msprt(
         look = always_valid(diff, s2, alpha, tau2)
         p_value = min(p_value, look.p_value)
         ci_low, ci_high = max(ci_low, look.ci_low), min(ci_high, look.ci_high)
+        empty = ci_low > ci_high
         results.append(
             SequentialLook(
                 look=index,
@@ -114,8 +120,8 @@ def msprt(
                 n_treatment=treatment.count,
                 diff=diff,
                 p_value_always_valid=p_value,
-                ci_low=ci_low,
-                ci_high=ci_high,
+                ci_low=math.nan if empty else ci_low,
+                ci_high=math.nan if empty else ci_high,
                 reject=p_value <= alpha,
             )
         )
@@ -148,25 +154,54 @@ def always_valid(
     Valid at this look whatever looks came before it. Without `tau2` the default mirrors
     `default_tau2`: 0.01 × the per-user variance that s² implies, s² / (1/n_c + 1/n_t), which
     needs the arm sizes.
+
+    ValueError, like the fixed-horizon tests, when the look is undefined: a non-finite diff,
+    a variance that is 0, negative or nan (a constant metric has no always-valid p-value),
+    alpha outside (0, 1), a tau2 that is not positive and finite, or arm sizes below 1. For
+    finite inputs p_value is in [0, 1] (0 when Λ overflows) and the interval is finite unless
+    its half-width overflows a float (τ² vanishingly small next to s²): then it is ±inf.
     """
+    if not math.isfinite(diff):
+        raise ValueError(f"the estimate's diff must be finite, got {diff}")
     if not (math.isfinite(variance) and variance > 0):
         raise ValueError(f"the estimate's variance must be positive, got {variance}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if tau2 is None:
         if not (n_control and n_treatment):
             raise ValueError("always_valid needs tau2, or n_control and n_treatment for it")
+        if not (n_control >= 1 and n_treatment >= 1):
+            raise ValueError(
+                f"arm sizes must be at least 1, got n_control={n_control}, "
+                f"n_treatment={n_treatment}"
+            )
         per_user_variance = variance / (1 / n_control + 1 / n_treatment)
         tau2 = DEFAULT_TAU2_PER_USER_VARIANCE * per_user_variance
+    if not (math.isfinite(tau2) and tau2 > 0):
+        raise ValueError(f"tau2 must be positive and finite, got {tau2}")
     s2 = variance
-    log_lambda = 0.5 * math.log(s2 / (s2 + tau2)) + tau2 * diff**2 / (2 * s2 * (s2 + tau2))
-    half_width = math.sqrt(
-        s2 * (s2 + tau2) / tau2 * (2 * math.log(1 / alpha) + math.log((s2 + tau2) / s2))
+    # log Λ = −½·log(1 + τ²/s²) + ½·z²·τ²/(s² + τ²) with z = d̂/s, in a form that neither
+    # squares d̂ (OverflowError) nor multiplies two small variances (0, then ZeroDivisionError)
+    log_spread = _log1p_ratio(tau2, s2)
+    z = diff / math.sqrt(s2)
+    log_lambda = -0.5 * log_spread + 0.5 * z * z * (tau2 / (s2 + tau2))
+    half_width = (
+        math.sqrt(s2)
+        * math.hypot(1.0, math.sqrt(s2) / math.sqrt(tau2))
+        * math.sqrt(-2 * math.log(alpha) + log_spread)
     )
     return AlwaysValid(
-        p_value=min(1.0, math.exp(-log_lambda)),
+        p_value=1.0 if log_lambda <= 0 else math.exp(-log_lambda),
         ci_low=diff - half_width,
         ci_high=diff + half_width,
         tau2=tau2,
     )
+
+
+def _log1p_ratio(a: float, b: float) -> float:
+    """log(1 + a/b) for positive a, b, also when a/b overflows a float."""
+    ratio = a / b
+    return math.log1p(ratio) if math.isfinite(ratio) else math.log(a) - math.log(b)
 
 
 def cumulative_looks(
@@ -178,6 +213,9 @@ def cumulative_looks(
     """
     if n_looks < 1:
         raise ValueError(f"n_looks must be positive, got {n_looks}")
+    for label, values in (("control", control), ("treatment", treatment)):
+        if not np.isfinite(np.asarray(values, dtype=float)).all():
+            raise ValueError(f"{label}: the arm has non-finite values; drop or fill them first")
     arms = [
         _prefix_aggregates(np.asarray(values, dtype=float), n_looks, column)
         for values in (control, treatment)
@@ -192,12 +230,15 @@ def _prefix_aggregates(values: np.ndarray, n_looks: int, column: str) -> list[Ag
             f"for {n_looks} looks"
         )
     ends = np.ceil(np.arange(1, n_looks + 1) * len(values) / n_looks).astype(int)
-    # centring first keeps the running sum of squares from cancelling catastrophically
-    centred = values - values.mean()
-    sums = np.cumsum(centred)[ends - 1]
-    squares = np.cumsum(centred**2)[ends - 1]
-    means = sums / ends
-    variances = (squares - ends * means**2) / (ends - 1)
+    # centring first keeps the running sum of squares from cancelling catastrophically; values
+    # beyond ~1e154 overflow to an infinite variance, which `msprt` rejects by name
+    with np.errstate(over="ignore", invalid="ignore"):
+        centred = values - values.mean()
+        sums = np.cumsum(centred)[ends - 1]
+        squares = np.cumsum(centred**2)[ends - 1]
+        means = sums / ends
+        # rounding can leave a constant prefix a variance of −1e−30; a variance is never < 0
+        variances = np.maximum((squares - ends * means**2) / (ends - 1), 0.0)
     return [
         Aggregates(
             count=int(n), mean={column: float(m + values.mean())}, var={column: float(v)}, cov={}
