@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from metricbook import experiment_data
 from metricbook.config import Config, ExperimentConfig, Guardrail, Metric
+from metricbook.errors import DataValidationError
 from metricbook.stats import (
     Aggregates,
     EffectEstimate,
@@ -32,7 +33,7 @@ from metricbook.stats import (
     welch_t,
 )
 from metricbook.validation import ValidationReport, validate_experiment
-from metricbook.warehouse import ColumnKind, Warehouse, WarehouseError
+from metricbook.warehouse import ColumnKind, Warehouse
 
 Verdict = Literal["ship", "do not ship", "inconclusive"]
 GuardrailStatus = Literal["ok", "harmed", "inconclusive"]
@@ -289,23 +290,35 @@ def analyze(
     validation.raise_for_failures(experiment_id)
     control = controls[0]
 
-    srm = srm_test(
-        {v.variant: counts.get(v.variant, 0) for v in declared},
-        {v.variant: v.traffic_share for v in declared},
-        experiment.srm_threshold,
-    )
+    try:
+        srm = srm_test(
+            {v.variant: counts.get(v.variant, 0) for v in declared},
+            {v.variant: v.traffic_share for v in declared},
+            experiment.srm_threshold,
+        )
+    except ValueError as error:
+        raise DataValidationError(f"experiment '{experiment_id}': SRM check: {error}") from None
     pairs = [pair for metric in metrics for pair in combinations(metric.columns, 2)]
     aggregates = aggregate(warehouse, experiment_id, columns, pairs)
     if control not in aggregates:
-        raise WarehouseError(f"experiment '{experiment_id}' has no users in control '{control}'")
+        raise DataValidationError(
+            f"experiment '{experiment_id}' has no users in control '{control}'"
+        )
     guardrails = {g.metric: g for g in experiment.guardrails}
 
     estimates: list[tuple[Metric, str, EffectEstimate]] = []
     for variant in [v.variant for v in declared if not v.is_control]:
         if variant not in aggregates:
-            raise WarehouseError(f"experiment '{experiment_id}' has no users in '{variant}'")
+            raise DataValidationError(f"experiment '{experiment_id}' has no users in '{variant}'")
         for metric in metrics:
-            result = estimate(metric, aggregates[control], aggregates[variant], experiment.alpha)
+            try:
+                result = estimate(
+                    metric, aggregates[control], aggregates[variant], experiment.alpha
+                )
+            except ValueError as error:  # the data leaves the test undefined (one user, ...)
+                raise DataValidationError(
+                    f"experiment '{experiment_id}', metric {metric.name}, {variant}: {error}"
+                ) from None
             estimates.append((metric, variant, result))
     adjusted = _adjusted_by_family(
         [(_role(metric.name, experiment), effect.p_value) for metric, _, effect in estimates],

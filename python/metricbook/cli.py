@@ -14,9 +14,10 @@ saying what was wrong, where, and what to do) and one of these exit codes, never
 | 0 | success: the output printed and no --fail-on gate tripped |
 | 1 | internal error, a bug in metricbook: the line names the file holding the traceback |
 | 2 | usage or configuration: a flag or its value, --config / experiments.yml, an output |
-|   | path, a --target that profiles.yml lacks, a metric the statistics cannot compute |
-| 3 | data validation: the experiment is not in dim_experiments or is excluded there, or |
-|   | fct_experiment_user_metrics failed its checks |
+|   | path, a --target that profiles.yml lacks, power arguments the statistics refuse |
+| 3 | data validation: the experiment is not in dim_experiments or is excluded there, |
+|   | fct_experiment_user_metrics failed its checks, an arm has no users, or the data |
+|   | leave a metric's test undefined (e.g. one user in an arm) |
 | 4 | the warehouse: no database, not a database, damaged, locked, unreachable, never |
 |   | built, built by a failed / killed / partial dbt run, stale; profiles.yml unrenderable |
 | 5 | a --fail-on gate tripped (the readout printed first) |
@@ -276,8 +277,18 @@ def _internal_error(error: BaseException) -> int:
     return 1
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("metricbook")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def parser() -> argparse.ArgumentParser:
     root = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+    root.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     commands = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     analyze = commands.add_parser("analyze", help="read an experiment from the marts")

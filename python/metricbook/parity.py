@@ -37,6 +37,8 @@ MARTS = (
     "fct_experiment_assignments",
     "fct_experiment_excluded_users",
     "fct_experiment_user_metrics",
+    "dim_experiments",
+    "dim_experiment_variants",
 )
 SHOWN_ROWS = 10
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import settings
 
 from metricbook.dbt_runner import REPO_ROOT, run_dbt
 from metricbook.seed_data import ALTERNATE, TEACHING, RawDataset, generate, write_csv
+
+# Property tests draw the same examples on every run, so CI cannot fail by chance; set
+# METRICBOOK_HYPOTHESIS_RANDOM=1 to explore new examples locally.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("explore" if os.environ.get("METRICBOOK_HYPOTHESIS_RANDOM") else "repeatable")
 
 PROJECT_FILES = ["dbt_project.yml", "profiles.yml", "models", "macros", "tests", "analysis"]
 
@@ -75,3 +84,22 @@ def alternate_db(tmp_path_factory: pytest.TempPathFactory, alternate_dataset: Ra
 def query(database: Path, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(database), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+def one_line(err: str, *needles: str) -> str:
+    """The one stderr line a refusal prints: no traceback, exactly one line, naming `needles`."""
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN / Infinity tokens (Python's default accepts them)."""
+
+    def refuse(token: str):
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    return json.loads(text, parse_constant=refuse)

@@ -6,37 +6,19 @@ database path points nowhere, so reaching it would be exit 4, not the expected 2
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import one_line, strict_json
 
 from metricbook import cli, stats
 from metricbook.dbt_runner import REPO_ROOT
 
 EXPERIMENT = "exp_home_feed_ranking_v2"
 METRICBOOK = Path(sys.executable).parent / "metricbook"
-
-
-def _strict_json(text: str):
-    """json.loads that refuses NaN / Infinity tokens (Python's default accepts them)."""
-
-    def refuse(token: str):
-        raise AssertionError(f"non-standard JSON token {token}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def one_line(err: str, *needles: str) -> str:
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 @pytest.fixture()
@@ -287,7 +269,7 @@ def test_bad_power_input_is_exit_2(run, argv, needle) -> None:
 def test_power_json_is_valid_and_right(run, argv, key, expected) -> None:
     code, out, err = run(*argv, "--format", "json")
     assert code == 0 and err == ""
-    answer = _strict_json(out)
+    answer = strict_json(out)
     assert answer[key] == pytest.approx(expected(), rel=1e-12)
 
 
@@ -295,7 +277,7 @@ def test_json_never_carries_nan_or_infinity() -> None:
     import numpy as np
 
     payload = {"a": math.nan, "b": [np.float64("inf"), -math.inf, 1.5], "c": {"d": np.int64(3)}}
-    assert _strict_json(cli._json(payload)) == {"a": None, "b": [None, None, 1.5], "c": {"d": 3}}
+    assert strict_json(cli._json(payload)) == {"a": None, "b": [None, None, 1.5], "c": {"d": 3}}
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
-from conftest import build, copy_project
+from conftest import build, copy_project, one_line, strict_json
 
 from metricbook import cli, experiment_data
 from metricbook.analysis import analyze, result_columns, result_rows
@@ -39,60 +39,6 @@ METRICBOOK = Path(sys.executable).parent / "metricbook"
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def one_line(err: str, *needles: str) -> str:
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
-
-
-def strict_json(text: str):
-    def refuse(token: str):
-        raise AssertionError(f"non-standard JSON token {token}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def ensure_experiment_dims(database: Path) -> None:
-    """dim_experiments / dim_experiment_variants by hand from staging, logged as built by the
-    latest build, when the build did not make them (until those marts land in models/)."""
-    with duckdb.connect(str(database)) as con:
-        tables = {
-            name
-            for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'main'"
-            ).fetchall()
-        }
-        if {"dim_experiments", "dim_experiment_variants"} <= tables:
-            return
-        con.execute(
-            """
-            create or replace table dim_experiment_variants as
-            select experiment_id, variant, is_control, traffic_share
-            from stg_experiment_variants;
-            create or replace table dim_experiments as
-            select
-                experiments.experiment_id, experiments.start_at, experiments.end_at,
-                count(variants.variant) as variants,
-                sum(case when variants.is_control then 1 else 0 end) as controls,
-                sum(variants.traffic_share) as total_traffic_share,
-                true as is_analyzable, cast(null as varchar) as exclusion_reason
-            from stg_experiments as experiments
-            left join stg_experiment_variants as variants using (experiment_id)
-            group by all;
-            insert into metricbook_build_log
-            select invocation_id, command, started_at, logged_at, dims.node,
-                'models/marts/experiments/' || dims.node || '.sql', 'success'
-            from metricbook_build_log,
-                (values ('dim_experiments'), ('dim_experiment_variants')) as dims(node)
-            where metricbook_build_log.node = 'fct_experiment_user_metrics'
-            qualify row_number() over (partition by dims.node order by started_at desc) = 1;
-            """
-        )
 
 
 def later(minutes: int = 5) -> datetime:
@@ -142,7 +88,6 @@ def ready_db(seeds_db: Path, tmp_path_factory) -> Path:
     """The built seeds with the experiment marts analyze reads (read-only: tests copy it)."""
     database = tmp_path_factory.mktemp("robustness") / "ready.duckdb"
     shutil.copy(seeds_db, database)
-    ensure_experiment_dims(database)
     return database
 
 
@@ -585,7 +530,6 @@ def odd_names_db(tmp_path_factory) -> Path:
         frame.to_csv(path, index=False)
     database = project / "metricbook.duckdb"
     build(project, database)
-    ensure_experiment_dims(database)
     return database
 
 

@@ -19,6 +19,7 @@ import pytest
 from conftest import build, copy_project, query
 
 from metricbook.dbt_runner import run_dbt
+from metricbook.parity import MARTS as PARITY_MARTS
 from metricbook.parity import compare
 
 NOW = datetime.now(UTC)
@@ -270,18 +271,9 @@ def test_hostile_row_is_rejected_with_its_reason(
     assert rows == [(case.reason, "rejected")], f"{case.case}: {rows}"
 
 
+# every mart parity compares across engines, and the staged tables and building block below them
 MARTS = [
-    "fct_active_users",
-    "fct_retention",
-    "fct_category_overlap",
-    "fct_category_rankings",
-    "fct_top_categories",
-    "fct_user_ctr",
-    "fct_ctr_summary",
-    "fct_daily_revenue",
-    "fct_experiment_assignments",
-    "fct_experiment_user_metrics",
-    "fct_experiment_excluded_users",
+    *PARITY_MARTS,
     "stg_events",
     "stg_users",
     "stg_pins",

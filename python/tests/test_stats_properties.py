@@ -596,6 +596,12 @@ INVALID = [
     ("ratio-nan", lambda: sample_size_proportion(0.3, 0.01, ratio=NAN), "--ratio"),
     ("ratio-leaves-no-treatment-user", lambda: power_mean(10, 0.1, 2.5, ratio=1e-3), "--ratio"),
     ("ratio-too-lopsided", lambda: sample_size_mean(0.1, 1, ratio=1e-13), "--ratio"),
+    # found by hypothesis: a subnormal ratio made the solver's treatment arm 0 users
+    (
+        "ratio-subnormal",
+        lambda: sample_size_mean(1.0, 1.0, alpha=0.5, power=0.75, ratio=2.2250738585e-313),
+        "--ratio",
+    ),
     ("n-negative", lambda: power_mean(-5, 0.1, 2.5), "--n"),
     ("n-zero", lambda: mde_mean(0, 2.5), "--n"),
     ("n-fractional", lambda: mde_proportion(0.3, 10.5), "--n"),

@@ -17,10 +17,10 @@ Every argument is checked before any arithmetic, so a result is always a finite 
 value raises `ConfigError` (a `ValueError`) in one line that names the argument as
 `metricbook power` spells it (`--n` is `n_control`, `--mde` is `mde` or `mde_abs`) and the range
 it must lie in: --alpha and --power in (0, 1) with power > alpha, --baseline and
---baseline + --mde in (0, 1), --sd and --ratio positive and finite, --mde finite (and non-zero
-for a sample size), --n a whole number of users from 1 to `MAX_USERS_PER_ARM` and
---n × --ratio (the treatment arm) from 1 to as many. A design that would need more than
-`MAX_USERS_PER_ARM` users in an arm is an error too, not an overflow.
+--baseline + --mde in (0, 1), --sd positive and finite, --ratio from 1e-6 to 1e6, --mde
+finite (and non-zero for a sample size), --n a whole number of users from 1 to
+`MAX_USERS_PER_ARM` and --n × --ratio (the treatment arm) from 1 to as many. A design that
+would need more than `MAX_USERS_PER_ARM` users in an arm is an error too, not an overflow.
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ _PROBABILITY = _Allowed("in (0, 1)", lambda v: 0 < v < 1)
 _SHARE = _Allowed("a share in (0, 1)", lambda v: 0 < v < 1)
 _POSITIVE = _Allowed("positive and finite", lambda v: 0 < v < math.inf)
 _FINITE = _Allowed("finite", math.isfinite)
+# n_treatment / n_control: a million to one either way is already no experiment, and a ratio
+# near the smallest float makes the solver's treatment arm exactly 0 users
+_RATIO = _Allowed("from 1e-6 to 1e6", lambda v: 1e-6 <= v <= 1e6)
 _NON_ZERO = _Allowed("finite and non-zero", lambda v: math.isfinite(v) and v != 0)
 _USERS = _Allowed(
     f"a whole number of users from 1 to {MAX_USERS_PER_ARM:.0e}",
@@ -200,7 +203,7 @@ def power_proportion(
 
 
 def _design(alpha: float, ratio: float) -> tuple[float, float]:
-    return _checked("--alpha", alpha, _PROBABILITY), _checked("--ratio", ratio, _POSITIVE)
+    return _checked("--alpha", alpha, _PROBABILITY), _checked("--ratio", ratio, _RATIO)
 
 
 def _target_power(power: float, alpha: float) -> float:
