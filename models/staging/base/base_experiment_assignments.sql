@@ -16,13 +16,18 @@ variants as (
         experiment_id,
         variant
 
-    from {{ ref('stg_experiment_variants') }}
+    -- the staged variants, read from their ledger: base models read only raw data and other
+    -- ledgers, never the stg_ layer above them
+    from {{ ref('base_experiment_variants') }}
+    where row_status = 'staged'
 
 ),
 
 experiments as (
 
-    select experiment_id from {{ ref('stg_experiments') }}
+    select experiment_id
+    from {{ ref('base_experiments') }}
+    where row_status = 'staged'
 
 ),
 

@@ -11,7 +11,10 @@ source as (
 
 experiments as (
 
-    select experiment_id from {{ ref('stg_experiments') }}
+    -- the staged experiments, from their ledger (base models never read the stg_ layer)
+    select experiment_id
+    from {{ ref('base_experiments') }}
+    where row_status = 'staged'
 
 ),
 
