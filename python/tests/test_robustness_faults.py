@@ -507,11 +507,12 @@ def test_validation_failure_is_exit_3_on_one_line(run, db) -> None:
     one_line(err, "failed validation", "clicks is never negative", "u0013")
 
 
-def test_a_constant_metric_is_a_one_line_error(run, db) -> None:
+def test_a_constant_metric_is_a_one_line_data_error(run, db) -> None:
+    """Data that leave a metric's test undefined are the data's problem (exit 3), named."""
     sql(db, "update fct_experiment_user_metrics set hides = 0")
     code, _, err = run(db, *ANALYZE)
-    assert code == 2
-    one_line(err, "hides")
+    assert code == 3
+    one_line(err, "exp_home_feed_ranking_v2", "hides_per_user")
 
 
 # --------------------------------------------------------------------------------------------
