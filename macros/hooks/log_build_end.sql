@@ -4,7 +4,8 @@
     failure: excluded experiments are reported that way on purpose).
 -#}
 {% macro log_build_end(results) -%}
-    {%- if execute -%}
+    {#- a freshness check builds nothing: it must not read as a failed build -#}
+    {%- if execute and flags.WHICH != 'freshness' -%}
         {%- set rows = [] -%}
         {%- set failed = [] -%}
         {%- for result in results -%}

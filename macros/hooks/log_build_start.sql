@@ -3,7 +3,8 @@
     that is killed never writes its end row, which is how `analyze` tells it from a finished one.
 -#}
 {% macro log_build_start() -%}
-    {%- if execute -%}
+    {#- a freshness check builds nothing: it must not read as a failed build -#}
+    {%- if execute and flags.WHICH != 'freshness' -%}
         {%- set log = metricbook.build_log_relation() -%}
         {%- do adapter.create_schema(log) -%}
         {%- do run_query(

@@ -20,7 +20,45 @@ settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile("explore" if os.environ.get("METRICBOOK_HYPOTHESIS_RANDOM") else "repeatable")
 
-PROJECT_FILES = ["dbt_project.yml", "profiles.yml", "models", "macros", "tests", "analysis"]
+PROJECT_FILES = [
+    "dbt_project.yml",
+    "profiles.yml",
+    "selectors.yml",
+    "models",
+    "macros",
+    "tests",
+    "analysis",
+]
+
+# The fixtures that build the dbt project (or start a Postgres server and build there), here and
+# in the test modules. A test using one, directly, through another fixture or as the name of a
+# parameter (request.getfixturevalue), is marked `build`; `make test-fast` (pytest -m "not
+# build") leaves it out. Tests that call build() / run_dbt() in their own body carry the mark
+# themselves (pytestmark, or @pytest.mark.build).
+BUILD_FIXTURES = {
+    "seeds_project",  # here
+    "seeds_db",  # here
+    "alternate_db",  # here
+    "broken_build",  # test_broken_experiments.py
+    "incremental_and_full",  # test_incremental.py
+    "hostile_db",  # test_robustness_raw.py
+    "hostile_postgres",  # test_robustness_raw.py
+    "odd_names_db",  # test_robustness_faults.py
+    "postgres",  # test_robustness_faults.py: the throwaway server (.ci/with-postgres)
+}
+POSTGRES_FIXTURES = {"hostile_postgres", "postgres"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            used |= {value for value in callspec.params.values() if isinstance(value, str)}
+        if used & BUILD_FIXTURES:
+            item.add_marker(pytest.mark.build)
+        if used & POSTGRES_FIXTURES:
+            item.add_marker(pytest.mark.postgres)
 
 
 def copy_project(destination: Path, seeds: RawDataset | None = None) -> Path:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from metricbook.bench import run
+
+pytestmark = pytest.mark.build  # the benchmark runs dbt build on generated data
 
 
 def test_bench_smoke_and_floor_equals_metricbook(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from test_mart_mirrors import assert_mart_equals_mirror
 from metricbook.dbt_runner import run_dbt
 from metricbook.mirrors import experiments as experiment_mirrors
 
+pytestmark = pytest.mark.build
+
 HEALTHY = "exp_home_feed_ranking_v2"
 START, END = "2024-03-25T00:00:00Z", "2024-04-07T23:59:59Z"
 EXPERIMENT_MARTS = [

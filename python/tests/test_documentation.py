@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from metricbook.dbt_runner import run_dbt
+
+pytestmark = pytest.mark.build
 
 
 def test_every_model_seed_and_column_is_described(seeds_project: Path) -> None:

@@ -349,6 +349,7 @@ def test_assignment_traps_in_the_files_match_the_manifest(
     assert traps["assigned_twice_same_variant"] > 0
 
 
+@pytest.mark.build
 def test_staging_stages_rejects_or_dedupes_every_row_as_the_manifest_says(
     small: Path, tmp_path: Path
 ) -> None:

@@ -19,6 +19,8 @@ from pandas.testing import assert_frame_equal
 
 from metricbook.dbt_runner import REPO_ROOT
 
+pytestmark = pytest.mark.build
+
 BATCH_ENDS = ["2024-03-31", "2024-04-03", "2024-04-06", "2024-04-09", "2024-04-12", "2024-04-30"]
 # the models built incrementally, and every model reading them
 COMPARED = [

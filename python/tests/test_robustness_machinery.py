@@ -10,6 +10,8 @@ import pytest
 
 from metricbook.dbt_runner import REPO_ROOT
 
+pytestmark = [pytest.mark.build, pytest.mark.postgres]  # starts .ci/with-postgres
+
 # Inside the wrapper: every file under the server's work directory that holds the password,
 # with its permission bits; the probe also proves it looked (the data directory is there).
 PROBE = r"""

@@ -30,12 +30,19 @@ final as (
         country,
         category,
         saves,
-        {{ rank_with_tie_rule('row_number', ['week_start', 'country'], 'saves desc', 'category asc') }}
-            as rank_row_number,
-        {{ rank_with_tie_rule('rank', ['week_start', 'country'], 'saves desc', 'category asc') }}
-            as rank_standard,
-        {{ rank_with_tie_rule('dense_rank', ['week_start', 'country'], 'saves desc', 'category asc') }}
-            as rank_dense
+        -- the contract's bigint: Spark's ranking functions return int
+        cast(
+            {{ rank_with_tie_rule('row_number', ['week_start', 'country'], 'saves desc', 'category asc') }}
+            as {{ dbt.type_bigint() }}
+        ) as rank_row_number,
+        cast(
+            {{ rank_with_tie_rule('rank', ['week_start', 'country'], 'saves desc', 'category asc') }}
+            as {{ dbt.type_bigint() }}
+        ) as rank_standard,
+        cast(
+            {{ rank_with_tie_rule('dense_rank', ['week_start', 'country'], 'saves desc', 'category asc') }}
+            as {{ dbt.type_bigint() }}
+        ) as rank_dense
 
     from category_saves
 

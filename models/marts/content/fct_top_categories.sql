@@ -28,7 +28,7 @@ final as (
         category,
         saves,
         {{ rank_columns[tie_rule] }} as category_rank,
-        '{{ tie_rule }}' as tie_rule,
+        cast('{{ tie_rule }}' as {{ dbt.type_string() }}) as tie_rule,
         {{ integer_var('top_n', 1, 1000) }} as top_n
 
     from rankings

@@ -26,11 +26,12 @@ totals as (
 final as (
 
     select
-        'all_users' as population,
+        -- the contract's types: DuckDB sums integers to a hugeint, Postgres bigints to a numeric
+        cast('all_users' as {{ dbt.type_string() }}) as population,
         users,
-        users_with_impressions,
-        impressions,
-        clicks,
+        cast(users_with_impressions as {{ dbt.type_bigint() }}) as users_with_impressions,
+        cast(impressions as {{ dbt.type_bigint() }}) as impressions,
+        cast(clicks as {{ dbt.type_bigint() }}) as clicks,
         {{ safe_divide('clicks', 'impressions') }} as pooled_ctr,
         -- avg skips NULL: users with no impressions have no CTR to average
         mean_user_ctr

@@ -13,8 +13,10 @@ user_counts as (
 
     select
         user_id,
-        sum(case when event_type = 'impression' then 1 else 0 end) as impressions,
-        sum(case when event_type = 'click' then 1 else 0 end) as clicks
+        -- the contract's bigint: DuckDB sums integers to a hugeint
+        cast(sum(case when event_type = 'impression' then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as impressions,
+        cast(sum(case when event_type = 'click' then 1 else 0 end) as {{ dbt.type_bigint() }}) as clicks
 
     from events
     where event_type in ('impression', 'click')

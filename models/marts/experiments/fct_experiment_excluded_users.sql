@@ -17,9 +17,10 @@ final as (
         user_id,
         assignment_status as exclusion_reason,
         variants_in_window,
-        assignments_in_window,
-        assignments_before_start,
-        assignments_after_end
+        -- the contract's bigint: DuckDB sums integers to a hugeint
+        cast(assignments_in_window as {{ dbt.type_bigint() }}) as assignments_in_window,
+        cast(assignments_before_start as {{ dbt.type_bigint() }}) as assignments_before_start,
+        cast(assignments_after_end as {{ dbt.type_bigint() }}) as assignments_after_end
 
     from user_assignments
     where assignment_status <> 'assigned'

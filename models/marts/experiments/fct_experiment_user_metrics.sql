@@ -130,7 +130,8 @@ final as (
         cast(coalesce(post_period_events.saves, 0) as {{ dbt.type_bigint() }}) as saves,
         cast(coalesce(post_period_events.hides, 0) as {{ dbt.type_bigint() }}) as hides,
         cast(coalesce(post_period_events.active_days, 0) as {{ dbt.type_bigint() }}) as active_days,
-        coalesce(post_period_revenue.revenue_usd, 0) as revenue_usd,
+        -- the contract's decimal(38, 2): Spark would widen the sum to decimal(28, 2) only
+        cast(coalesce(post_period_revenue.revenue_usd, 0) as decimal(38, 2)) as revenue_usd,
         case when coalesce(post_period_events.saves, 0) > 0 then 1 else 0 end as has_saved,
         cast(coalesce(pre_period_events.pre_impressions, 0) as {{ dbt.type_bigint() }}) as pre_impressions,
         cast(coalesce(pre_period_events.pre_clicks, 0) as {{ dbt.type_bigint() }}) as pre_clicks,

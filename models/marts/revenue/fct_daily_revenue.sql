@@ -78,11 +78,18 @@ final as (
 
     select
         date_spine.revenue_date,
-        coalesce(daily_transactions.completed_revenue_usd, 0) as completed_revenue_usd,
-        coalesce(daily_transactions.refunds_usd, 0) as refunds_usd,
-        coalesce(daily_transactions.completed_revenue_usd, 0)
-        - coalesce(daily_transactions.refunds_usd, 0) as net_revenue_usd,
-        coalesce(daily_transactions.completed_transactions, 0) as completed_transactions,
+        -- the contract's types: each engine widens a sum its own way (DuckDB decimal(38, 2) and
+        -- hugeint, Postgres an unbounded numeric, Spark decimal(28, 2))
+        cast(coalesce(daily_transactions.completed_revenue_usd, 0) as decimal(38, 2))
+            as completed_revenue_usd,
+        cast(coalesce(daily_transactions.refunds_usd, 0) as decimal(38, 2)) as refunds_usd,
+        cast(
+            coalesce(daily_transactions.completed_revenue_usd, 0)
+            - coalesce(daily_transactions.refunds_usd, 0)
+            as decimal(38, 2)
+        ) as net_revenue_usd,
+        cast(coalesce(daily_transactions.completed_transactions, 0) as {{ dbt.type_bigint() }})
+            as completed_transactions,
         coalesce(daily_transactions.paying_users, 0) as paying_users,
         coalesce(daily_active_users.active_users, 0) as active_users,
         {{ safe_divide(
