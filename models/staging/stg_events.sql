@@ -1,6 +1,6 @@
 {{ config(materialized='incremental', **replace_recent_days_config('event_date')) }}
 -- depends_on: {{ ref('base_events') }}
--- depends_on: {{ ref('base_events__validated') }}
+-- depends_on: {{ ref('base_events__parsed') }}
 
 -- A full build stages the ledger's winners. An incremental run rebuilds only the days from
 -- late_data_cutoff on: it ranks the deliveries of those days together with the rows already
@@ -13,7 +13,7 @@ with
 
 deliveries as (
 
-    select * from {{ ref('base_events__validated') }}
+    select * from {{ ref('base_events__parsed') }}
 
 ),
 

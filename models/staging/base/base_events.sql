@@ -10,7 +10,7 @@ with
 
 validated as (
 
-    select * from {{ ref('base_events__validated') }}
+    select * from {{ ref('base_events__parsed') }}
 
 ),
 
