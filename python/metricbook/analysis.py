@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any, Literal
 
-from metricbook import experiment_data
+from metricbook import contract, experiment_data
 from metricbook.config import Config, ExperimentConfig, Guardrail, Metric
 from metricbook.errors import DataValidationError
 from metricbook.stats import (
@@ -37,18 +37,9 @@ from metricbook.warehouse import ColumnKind, Warehouse
 
 Verdict = Literal["ship", "do not ship", "inconclusive"]
 GuardrailStatus = Literal["ok", "harmed", "inconclusive"]
-COUNT_COLUMNS = (
-    "impressions",
-    "clicks",
-    "saves",
-    "hides",
-    "active_days",
-    "revenue_usd",
-    "pre_impressions",
-    "pre_clicks",
-    "pre_saves",
-    "pre_active_days",
-)
+# The counts and amounts validation checks: fct_experiment_user_metrics's columns flagged
+# `meta: {count: true}` in its contract (models/marts/experiments/_experiments__models.yml).
+COUNT_COLUMNS = tuple(contract.count_columns(experiment_data.USER_METRICS))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,16 @@ metricbook analyze --experiment ID [--target T] [--format table|json] [--report 
 metricbook power mean --sd 2.5 --mde 0.1            # users per arm for an absolute MDE
 metricbook power proportion --baseline 0.3 --n 5000 # the MDE 5000 users per arm can detect
 metricbook generate --users N --days D --out DIR    # synthetic raw tables (Parquet)
+metricbook seeds --out seeds                        # regenerate the shipped seed CSVs
+metricbook check-seeds [DIR]                        # check raw CSVs before dbt loads them
+metricbook pitfalls [--database F]                  # the pitfall gallery on the DuckDB build
+metricbook parity --targets duckdb,postgres         # marts and readout equal across engines
+metricbook bench [--sizes 1M,10M]                   # the benchmark (`make bench`)
+
+seeds, pitfalls, parity and bench hand their arguments to the module behind them (`metricbook
+parity --help` is that module's help; `python -m metricbook.parity` still works). `metricbook
+--help` imports nothing heavy (no numpy, pandas, pydantic, DuckDB): each command imports what
+it needs when it runs.
 
 Whatever a user types or points at, a failure is one line on stderr (`metricbook: error: ...`,
 saying what was wrong, where, and what to do) and one of these exit codes, never a traceback:
@@ -23,12 +33,16 @@ saying what was wrong, where, and what to do) and one of these exit codes, never
 | 5 | a --fail-on gate tripped (the readout printed first) |
 | 130 | interrupted (Ctrl-C) |
 | 141 | stdout closed early (e.g. piped into `head`) |
+
+The checking tools keep their own verdicts: check-seeds exits 3 on a bad file, parity 1 when
+the engines differ, pitfalls 1 when a prediction does not hold.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import math
 import sys
@@ -48,8 +62,8 @@ from metricbook.arguments import (
     positive_float,
     positive_int,
 )
-from metricbook.config import DEFAULT_CONFIG, ConfigError, load_config
-from metricbook.errors import GateError, MetricbookError, WarehouseError
+from metricbook.errors import ConfigError, GateError, MetricbookError, WarehouseError
+from metricbook.paths import DEFAULT_CONFIG
 
 RESULTS_TABLE = "experiment_results"
 GATES = ("srm", "no-ship", "guardrail", "validation-warning")
@@ -78,6 +92,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _load_config(path: Path):
+    from metricbook.config import load_config  # pydantic: only when a command reads a config
+
     if path.is_dir():
         raise ConfigError(f"--config {path} is a directory; give the experiments.yml file")
     if not path.exists():
@@ -237,6 +253,64 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# the checking tools: each keeps its own module and options; these hand them the arguments
+
+# command -> (module whose main(argv) runs it, what it does, an example)
+DELEGATED = {
+    "seeds": (
+        "metricbook.seed_data",
+        "regenerate the shipped seed CSVs",
+        "metricbook seeds --out seeds",
+    ),
+    "pitfalls": (
+        "metricbook.pitfalls",
+        "run the pitfall gallery on the DuckDB build",
+        "metricbook pitfalls --database build/metricbook.duckdb",
+    ),
+    "parity": (
+        "metricbook.parity",
+        "check the marts and the readout are equal across engines",
+        "metricbook parity --targets duckdb,postgres",
+    ),
+    "bench": (
+        "metricbook.bench.run",
+        "benchmark generate, dbt and analyze",
+        "metricbook bench --sizes 1M",
+    ),
+}
+CHECK_SEEDS_EXAMPLE = "metricbook check-seeds seeds"
+
+
+def _exit_code(code: object) -> int:
+    """What a delegated main returned or raised SystemExit with, as an exit code."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    _say("error", code)  # SystemExit("message"): Python would print it and exit 1
+    return 1
+
+
+def _delegate(args: argparse.Namespace) -> int:
+    module = importlib.import_module(DELEGATED[args.command][0])
+    program = sys.argv[0]
+    sys.argv[0] = f"{PROG} {args.command}"  # the delegate's argparse names itself after this
+    try:
+        code = module.main(list(args.passthrough))
+    except SystemExit as stop:  # its argparse: --help (0) or a usage error already printed (2)
+        code = stop.code
+    finally:
+        sys.argv[0] = program
+    return _exit_code(code)
+
+
+def _check_seeds(args: argparse.Namespace) -> int:
+    from metricbook import seed_files
+
+    return _exit_code(seed_files.main([] if args.directory is None else [str(args.directory)]))
+
+
+# --------------------------------------------------------------------------------------------
 # output and errors
 
 
@@ -286,12 +360,47 @@ def _version() -> str:
         return "unknown"
 
 
+class _Version(argparse.Action):
+    """--version, reading the installed version only when asked (importlib.metadata is slow)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"{PROG} {_version()}")
+        parser.exit(0)
+
+
+def _example(text: str) -> str:
+    return f"example: {text}"
+
+
+ANALYZE_EXAMPLE = "metricbook analyze --experiment exp_home_feed_ranking_v2 --format json"
+POWER_EXAMPLE = "metricbook power mean --sd 2.5 --mde 0.1"
+
+
 def parser() -> argparse.ArgumentParser:
-    root = _Parser(prog=PROG, description=__doc__.splitlines()[0])
-    root.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    from metricbook import generate_options
+
+    examples = [
+        ("analyze", ANALYZE_EXAMPLE),
+        ("power", POWER_EXAMPLE),
+        ("generate", generate_options.EXAMPLE),
+        ("check-seeds", CHECK_SEEDS_EXAMPLE),
+        *((name, example) for name, (_, _, example) in DELEGATED.items()),
+    ]
+    root = _Parser(
+        prog=PROG,
+        description=__doc__.splitlines()[0],
+        epilog="examples:\n" + "\n".join(f"  {example}" for _, example in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    root.add_argument("--version", action=_Version)
     commands = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    analyze = commands.add_parser("analyze", help="read an experiment from the marts")
+    analyze = commands.add_parser(
+        "analyze", help="read an experiment from the marts", epilog=_example(ANALYZE_EXAMPLE)
+    )
     analyze.add_argument(
         "--experiment", required=True, type=non_empty, help="experiment_id in experiments.yml"
     )
@@ -324,7 +433,9 @@ def parser() -> argparse.ArgumentParser:
     )
     analyze.set_defaults(run=_analyze)
 
-    power = commands.add_parser("power", help="sample size, MDE or power of a design")
+    power = commands.add_parser(
+        "power", help="sample size, MDE or power of a design", epilog=_example(POWER_EXAMPLE)
+    )
     power.add_argument("kind", choices=["mean", "proportion"])
     power.add_argument(
         "--sd", type=positive_float, help="per-user standard deviation (mean metrics)"
@@ -340,11 +451,36 @@ def parser() -> argparse.ArgumentParser:
     power.add_argument("--format", choices=["table", "json"], default="table")
     power.set_defaults(run=_power)
 
-    from metricbook.generator import add_generate_parser
+    generate = commands.add_parser(
+        "generate",
+        help=generate_options.HELP,
+        description=generate_options.DESCRIPTION,
+        epilog=_example(generate_options.EXAMPLE),
+    )
+    generate_options.add_arguments(generate)  # numpy and pandas wait until it runs
+    generate.set_defaults(run=_generate)
 
-    add_generate_parser(commands)
-    commands.choices["generate"].set_defaults(run=_generate)
+    _add_delegated(commands, "seeds")
+    check_seeds = commands.add_parser(
+        "check-seeds",
+        help="check raw CSV files before dbt loads them (exit 3 on a problem)",
+        epilog=_example(CHECK_SEEDS_EXAMPLE),
+    )
+    check_seeds.add_argument(
+        "directory", nargs="?", type=Path, help="directory of raw CSVs (default: seeds/)"
+    )
+    check_seeds.set_defaults(run=_check_seeds)
+
+    for name in [name for name in DELEGATED if name != "seeds"]:
+        _add_delegated(commands, name)
     return root
+
+
+def _add_delegated(commands: argparse._SubParsersAction, name: str) -> None:
+    # no help of its own: `--help` and every option go to the module's own parser
+    module, summary, _ = DELEGATED[name]
+    delegated = commands.add_parser(name, help=f"{summary} (python -m {module})", add_help=False)
+    delegated.set_defaults(run=_delegate, delegated=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,9 +490,13 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
     try:
         try:
-            args = parser().parse_args(argv)
+            root = parser()
+            args, passthrough = root.parse_known_args(argv)
+            if passthrough and not getattr(args, "delegated", False):
+                root.error(f"unrecognized arguments: {' '.join(passthrough)}")
         except SystemExit as stop:  # --help, or a usage error already printed on one line
             return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+        args.passthrough = passthrough
         return args.run(args)
     except KeyboardInterrupt:
         _say("error", "interrupted")

@@ -72,10 +72,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from metricbook.dbt_runner import REPO_ROOT
 from metricbook.errors import ConfigError
+from metricbook.paths import DEFAULT_CONFIG as DEFAULT_CONFIG  # re-exported: its home is paths
 
-DEFAULT_CONFIG = REPO_ROOT / "experiments.yml"
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 MetricKind = Literal["mean", "ratio", "proportion"]

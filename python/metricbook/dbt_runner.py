@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from metricbook.paths import REPO_ROOT  # re-exported: tests and tools import it from here
 
 
 @dataclass(frozen=True)

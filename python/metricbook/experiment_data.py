@@ -13,6 +13,7 @@ from itertools import combinations
 
 import pandas as pd
 
+from metricbook import contract
 from metricbook.config import Metric
 from metricbook.errors import ConfigError, DataValidationError
 from metricbook.stats import Aggregates
@@ -22,8 +23,11 @@ USER_METRICS = "fct_experiment_user_metrics"
 ASSIGNMENTS = "fct_experiment_assignments"
 EXPERIMENTS = "dim_experiments"
 VARIANTS = "dim_experiment_variants"
-# Every mart a readout reads: `metricbook analyze` checks their build before reading them.
-MARTS = (USER_METRICS, ASSIGNMENTS, EXPERIMENTS, VARIANTS)
+# Every mart a readout reads, as exposure metricbook_analyze declares them (models/exposures.yml):
+# `metricbook analyze` checks their build before reading them. Facts before dimensions, the
+# user-level mart first (reverse name order), so a stale-build message names the mart the
+# statistics read first.
+MARTS = tuple(contract.exposure_models(contract.ANALYZE_EXPOSURE))
 DOUBLE = {"duckdb": "double", "postgres": "double precision", "spark": "double"}
 # Column types a metric can average, as the three engines spell them in their catalogs.
 NUMERIC_TYPE = re.compile(

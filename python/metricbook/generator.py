@@ -44,7 +44,7 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
@@ -56,6 +56,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from metricbook import generate_options
+from metricbook.generate_options import (
+    DEFAULT_START,
+    EVENTS_PER_USER_DAY,
+    EXPERIMENT_DAYS,
+    EXPERIMENT_ID,
+    EXPERIMENT_START_DAY,
+    MAX_LATENESS_DAYS,
+    MULTIPLIERS,
+)
 from metricbook.seed_data import (
     ALTERNATE,
     CATEGORIES,
@@ -72,7 +82,6 @@ from metricbook.seed_data import (
 
 STATE_FILE = "generation.json"
 FORMAT = "metricbook.generator/1"
-DEFAULT_START = date(2024, 1, 1)
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -178,12 +187,18 @@ class Variant:
 class ExperimentSpec:
     """The experiment: runs over UTC days [start_day, start_day + n_days) of the data set."""
 
-    experiment_id: str = TEACHING.experiment_id
-    start_day: int = 14
-    n_days: int = 14
+    experiment_id: str = EXPERIMENT_ID
+    start_day: int = EXPERIMENT_START_DAY
+    n_days: int = EXPERIMENT_DAYS
     variants: tuple[Variant, ...] = (
         Variant("control", 0.5, is_control=True),
-        Variant("treatment", 0.5, click_multiplier=1.05),
+        Variant(
+            "treatment",
+            0.5,
+            click_multiplier=MULTIPLIERS["click"],
+            save_multiplier=MULTIPLIERS["save"],
+            hide_multiplier=MULTIPLIERS["hide"],
+        ),
     )
 
     @property
@@ -200,7 +215,7 @@ class TrapRates:
     exact_duplicate_events: float = 0.002
     retried_events: float = 0.002  # re-sent 5-240 s later, same event_id
     late_sessions: float = 0.002  # sessions of day d - k delivered in day d's file
-    max_lateness_days: int = 3
+    max_lateness_days: int = MAX_LATENESS_DAYS
     sessions_at_utc_midnight: float = 0.0005
     bad_rows: float = 0.001  # per table, split evenly over the table's DEFECTS reasons
     bad_variant_rows: int = 1  # a declared variant with an invalid traffic_share
@@ -225,7 +240,7 @@ class GeneratorConfig:
     users: int  # the base cohort; DAILY_SIGNUP_SHARE * users more sign up every day
     seed: int
     start: date = DEFAULT_START
-    events_per_user_day: float = 10.0  # mean events of an established user per calendar day
+    events_per_user_day: float = EVENTS_PER_USER_DAY  # mean of an established user per day
     pins: int | None = None  # default: max(200, users // 2)
     experiment: ExperimentSpec | None = field(default_factory=ExperimentSpec)
     traps: TrapRates = field(default_factory=TrapRates)
@@ -1470,7 +1485,7 @@ def expected_events(
     users: int,
     days: int,
     *,
-    events_per_user_day: float = 10.0,
+    events_per_user_day: float = EVENTS_PER_USER_DAY,
     start: date = DEFAULT_START,
     traps: TrapRates | None = None,
 ) -> float:
@@ -1495,7 +1510,7 @@ def plan_for_events(
     n_events: int,
     days: int,
     *,
-    events_per_user_day: float = 10.0,
+    events_per_user_day: float = EVENTS_PER_USER_DAY,
     start: date = DEFAULT_START,
     traps: TrapRates | None = None,
 ) -> int:
@@ -1516,14 +1531,16 @@ def generate(
     out: Path,
     start: date = DEFAULT_START,
     *,
-    events_per_user_day: float = 10.0,
+    events_per_user_day: float = EVENTS_PER_USER_DAY,
     pins: int | None = None,
     experiment: ExperimentSpec | None = ExperimentSpec(),  # noqa: B008 (frozen)
     traps: TrapRates = TrapRates(),  # noqa: B008 (frozen)
     overwrite: bool = False,
     sink: ParquetSink | None = None,
+    progress: bool = False,
 ) -> GenerationSummary:
-    """Write `days` days of raw tables for a base cohort of `users` into `out`."""
+    """Write `days` days of raw tables for a base cohort of `users` into `out`; `progress`
+    shows a bar on stderr (when tqdm is installed)."""
     began = time.perf_counter()
     config = GeneratorConfig(
         users=users,
@@ -1549,7 +1566,7 @@ def generate(
         state["batches"].append(_write_base(world, writer, out))
         _save_state(out, state)
         assigned = np.zeros(len(world.users), dtype=bool)
-        for day in range(days):
+        for day in _progress(range(days), progress):
             state["batches"].append(_generate_day(world, day, assigned, writer, out))
             state["days"] = day + 1
             _save_state(out, state)
@@ -1575,7 +1592,11 @@ def append_day(out: Path, *, sink: ParquetSink | None = None) -> GenerationSumma
 
 
 def append_late_events(
-    out: Path, n: int, max_lateness_days: int = 3, *, sink: ParquetSink | None = None
+    out: Path,
+    n: int,
+    max_lateness_days: int = MAX_LATENESS_DAYS,
+    *,
+    sink: ParquetSink | None = None,
 ) -> GenerationSummary:
     """Write a batch of exactly n late events: sessions of the last max_lateness_days generated
     days, delivered after them (OUT/raw_events/part-late-0001.parquet, ...)."""
@@ -1626,6 +1647,17 @@ def _opened(sink: ParquetSink | None) -> Iterator[ParquetSink]:
         yield own
 
 
+def _progress(days: range, enabled: bool) -> Iterable[int]:
+    """A bar over the generated days, if asked for and tqdm is installed (it is optional)."""
+    if not enabled:
+        return days
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return days
+    return tqdm(days, desc="generate", unit="day", file=sys.stderr)
+
+
 def _prepare(out: Path, overwrite: bool) -> None:
     if (out / STATE_FILE).exists() and not overwrite:
         raise ValueError(
@@ -1658,76 +1690,11 @@ def _summary(out: Path, batches: Sequence[Mapping], began: float) -> GenerationS
 def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """`metricbook generate ...`: register the subcommand (its handler is run_generate)."""
     parser = subparsers.add_parser(
-        "generate",
-        help="write large synthetic raw tables as Parquet",
-        description=__doc__.splitlines()[0],
+        "generate", help=generate_options.HELP, description=generate_options.DESCRIPTION
     )
-    _add_arguments(parser)
+    generate_options.add_arguments(parser)
     parser.set_defaults(run=run_generate)
     return parser
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    # Every number is checked as it is parsed (finite, in range): a bad value is a one-line
-    # usage error naming the flag, before anything is generated.
-    from metricbook.arguments import (
-        iso_date,
-        non_empty,
-        non_negative_float,
-        non_negative_int,
-        output_directory,
-        positive_float,
-        positive_int,
-    )
-
-    parser.add_argument(
-        "--out", type=output_directory, required=True, help="output directory (not a file)"
-    )
-    parser.add_argument(
-        "--users", type=positive_int, help="base cohort size (new users join daily)"
-    )
-    parser.add_argument(
-        "--target-events", type=positive_int, help="pick --users for about N events"
-    )
-    parser.add_argument("--days", type=positive_int, help="days to generate")
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="same seed, same bytes")
-    parser.add_argument(
-        "--start", type=iso_date, default=DEFAULT_START, help="UTC date of day 0 (YYYY-MM-DD)"
-    )
-    parser.add_argument(
-        "--events-per-user-day",
-        type=positive_float,
-        default=10.0,
-        help="mean of an established user",
-    )
-    parser.add_argument("--pins", type=positive_int, help="pin catalogue size (default users // 2)")
-    parser.add_argument("--experiment-id", type=non_empty, default=ExperimentSpec.experiment_id)
-    parser.add_argument(
-        "--experiment-start-day",
-        type=non_negative_int,
-        default=ExperimentSpec.start_day,
-        help="day index",
-    )
-    parser.add_argument("--experiment-days", type=positive_int, default=ExperimentSpec.n_days)
-    for effect, default in (("click", 1.05), ("save", 1.0), ("hide", 1.0)):
-        parser.add_argument(
-            f"--{effect}-multiplier",
-            type=non_negative_float,
-            default=default,
-            help="treatment effect (a finite number >= 0)",
-        )
-    parser.add_argument("--no-traps", action="store_true", help="clean data: plant no traps")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing data set")
-    parser.add_argument("--append-day", action="store_true", help="add one day to --out")
-    parser.add_argument(
-        "--late-events", type=positive_int, help="add a batch of N late events to --out"
-    )
-    parser.add_argument(
-        "--max-lateness-days",
-        type=positive_int,
-        default=3,
-        help="for --late-events: 1..N days late",
-    )
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -1776,6 +1743,7 @@ def run_generate(args: argparse.Namespace) -> int:
                 experiment=experiment,
                 traps=NO_TRAPS if args.no_traps else TrapRates(),
                 overwrite=args.overwrite,
+                progress=sys.stderr.isatty(),  # a bar on a terminal, quiet in CI logs
             )
         )
     for summary in summaries:
@@ -1790,7 +1758,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m metricbook.generator")
-    _add_arguments(parser)
+    generate_options.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         return run_generate(args)

@@ -22,24 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from metricbook import contract
 from metricbook.dbt_runner import REPO_ROOT
 from metricbook.warehouse import Warehouse, connect
 
-MARTS = (
-    "fct_active_users",
-    "fct_retention",
-    "fct_category_overlap",
-    "fct_category_rankings",
-    "fct_top_categories",
-    "fct_user_ctr",
-    "fct_ctr_summary",
-    "fct_daily_revenue",
-    "fct_experiment_assignments",
-    "fct_experiment_excluded_users",
-    "fct_experiment_user_metrics",
-    "dim_experiments",
-    "dim_experiment_variants",
-)
+# Every public mart (models/marts/), from the contract dbt declares.
+MARTS = tuple(sorted(contract.public_marts()))
 SHOWN_ROWS = 10
 
 

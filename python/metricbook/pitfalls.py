@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from metricbook.dbt_runner import REPO_ROOT, run_dbt
+from metricbook.warehouse import duckdb_file_problem
 
 Row = Mapping[str, float]
 
@@ -188,12 +189,22 @@ def markdown_table(results: list[PitfallResult]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", type=Path, default=REPO_ROOT / "build" / "metricbook.duckdb")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    # checked before dbt compiles against it: connecting would create a missing file
+    problem = duckdb_file_problem(args.database)
+    if problem:
+        raise SystemExit(f"pitfalls --database {problem}")
     compiled = compile_gallery(REPO_ROOT, REPO_ROOT / "target", args.database)
-    results = run_gallery(compiled, args.database)
+    try:
+        results = run_gallery(compiled, args.database)
+    except duckdb.Error as error:
+        first = str(error).splitlines()[0]
+        raise SystemExit(
+            f"pitfalls --database {args.database}: {first}; is it a complete `make build`?"
+        ) from None
     print(markdown_table(results))
     failed = [r.pitfall.name for r in results if not r.holds]
     if failed:

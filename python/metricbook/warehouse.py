@@ -131,7 +131,7 @@ def profile_target(target: str | None = None, project_dir: Path = REPO_ROOT) -> 
 # DuckDB
 
 
-def _duckdb_problem(path: Path) -> str | None:
+def duckdb_file_problem(path: Path) -> str | None:
     """Why `path` cannot be a DuckDB database, judged without opening it (opening creates a
     missing file and initialises an empty one)."""
     if not path.exists():
@@ -186,7 +186,7 @@ class DuckDBWarehouse:
 
         self.path = Path(self.path)
         self.location = str(self.path)
-        problem = _duckdb_problem(self.path)
+        problem = duckdb_file_problem(self.path)
         if problem:
             raise WarehouseError(problem)
         try:

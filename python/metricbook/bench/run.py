@@ -27,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 
+from metricbook.arguments import comma_choices, output_directory, positive_int
 from metricbook.dbt_runner import REPO_ROOT, dbt_executable
 
 SIZES = {"50K": 50_000, "1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
@@ -218,13 +219,18 @@ def table(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1M,10M", help="comma list of 1M, 10M, 100M")
+    parser.add_argument(
+        "--sizes",
+        type=comma_choices(SIZES),
+        default=("1M", "10M"),
+        help=f"comma list of {', '.join(SIZES)}",
+    )
     parser.add_argument("--with-100m", action="store_true", help="add the 100M-event size")
-    parser.add_argument("--analyze-sizes", default="1M,10M")
-    parser.add_argument("--pandas-max-events", type=int, default=10_000_000)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "bench")
+    parser.add_argument("--analyze-sizes", type=comma_choices(ANALYZE_USERS), default=("1M", "10M"))
+    parser.add_argument("--pandas-max-events", type=positive_int, default=10_000_000)
+    parser.add_argument("--out", type=output_directory, default=REPO_ROOT / "build" / "bench")
     args = parser.parse_args(argv)
-    labels = [label for label in args.sizes.split(",") if label]
+    labels = list(args.sizes)
     if args.with_100m and "100M" not in labels:
         labels.append("100M")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -234,9 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         "sizes": [
             bench_size(label, args.out, SIZES[label] <= args.pandas_max_events) for label in labels
         ],
-        "analyze": [
-            bench_analyze(label, args.out) for label in args.analyze_sizes.split(",") if label
-        ],
+        "analyze": [bench_analyze(label, args.out) for label in args.analyze_sizes],
     }
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(table(results))

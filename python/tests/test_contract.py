@@ -1,0 +1,127 @@
+"""The one contract between dbt and Python (python/metricbook/contract.py): the mart names, columns
+and the marts the readout reads come from the YAML dbt owns, and nothing in Python drifts from it.
+Pure and fast: reads YAML and Python source, builds nothing."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import yaml
+
+from metricbook import analysis, contract, experiment_data, parity, validation
+from metricbook.config import load_config
+from metricbook.dbt_runner import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "python" / "metricbook"
+MART_NAME = re.compile(r"^(fct|dim)_\w+$")
+NUMERIC = re.compile(r"^(bigint|integer|int|smallint|decimal\(.*\)|numeric.*|double.*|float)$")
+
+
+def _yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _declared_marts() -> dict[str, dict]:
+    return {
+        model["name"]: model
+        for path in sorted(REPO_ROOT.glob("models/marts/*/_*__models.yml"))
+        for model in _yaml(path)["models"]
+    }
+
+
+def _exposure_refs(name: str) -> list[str]:
+    (exposure,) = [
+        e for e in _yaml(REPO_ROOT / "models/exposures.yml")["exposures"] if e["name"] == name
+    ]
+    return [re.fullmatch(r"ref\('(\w+)'\)", ref).group(1) for ref in exposure["depends_on"]]
+
+
+def test_public_marts_are_the_models_under_models_marts() -> None:
+    declared = _declared_marts()
+    assert contract.public_marts() == list(declared)
+    assert {path.stem for path in REPO_ROOT.glob("models/marts/*/*.sql")} == set(declared)
+
+
+def test_every_mart_column_has_a_contracted_type() -> None:
+    for name, model in _declared_marts().items():
+        assert model["config"]["contract"] == {"enforced": True}, name
+        assert contract.mart_columns(name) == {c["name"]: c["data_type"] for c in model["columns"]}
+
+
+def test_parity_compares_every_public_mart() -> None:
+    assert tuple(sorted(_declared_marts())) == parity.MARTS
+
+
+def test_analyze_reads_the_marts_its_exposure_declares() -> None:
+    assert (
+        tuple(sorted(_exposure_refs("metricbook_analyze"), reverse=True)) == experiment_data.MARTS
+    )
+    assert experiment_data.MARTS[0] == experiment_data.USER_METRICS
+    assert contract.exposure_models("metricbook_analyze") == _exposure_refs("metricbook_analyze")
+
+
+def test_validated_counts_are_the_flagged_numeric_non_id_columns() -> None:
+    columns = _declared_marts()[experiment_data.USER_METRICS]["columns"]
+    flagged = [c["name"] for c in columns if (c.get("config") or {}).get("meta", {}).get("count")]
+    assert tuple(flagged) == analysis.COUNT_COLUMNS
+    types = contract.mart_columns(experiment_data.USER_METRICS)
+    for column in analysis.COUNT_COLUMNS:
+        assert NUMERIC.match(types[column]), (column, types[column])
+        assert not column.endswith("_id"), column
+    # the clicks-above-impressions warning needs both among the checked counts
+    assert {"clicks", "impressions"} <= set(analysis.COUNT_COLUMNS)
+
+
+def test_every_column_python_reads_is_in_its_mart_contract() -> None:
+    reads = {
+        experiment_data.USER_METRICS: {
+            "experiment_id",
+            "user_id",
+            "variant",
+            *analysis.COUNT_COLUMNS,
+            *(column for metric in load_config().metrics.values() for column in metric.columns),
+        },
+        experiment_data.ASSIGNMENTS: {"experiment_id", "user_id", "variant"},
+        experiment_data.EXPERIMENTS: {"experiment_id", "is_analyzable", "exclusion_reason"},
+        experiment_data.VARIANTS: {"experiment_id", "variant", "traffic_share", "is_control"},
+    }
+    for mart, columns in reads.items():
+        missing = columns - set(contract.mart_columns(mart))
+        assert not missing, f"{mart} does not declare {sorted(missing)}"
+
+
+def test_exposure_covers_every_relation_the_readout_queries() -> None:
+    queried = set()
+    for module in (experiment_data, validation):
+        source = Path(module.__file__).read_text(encoding="utf-8")
+        for name in re.findall(r"warehouse\.relation\(([A-Z_]+)\)", source):
+            queried.add(getattr(experiment_data, name))
+    assert queried and queried <= set(contract.exposure_models("metricbook_analyze"))
+
+
+def test_no_hard_coded_list_of_mart_names_outside_the_contract() -> None:
+    """Two or more mart names in one tuple, list, set or dict literal is a copy of what dbt
+    declares: read it from metricbook.contract instead."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "contract.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Tuple | ast.List | ast.Set):
+                items = node.elts
+            elif isinstance(node, ast.Dict):
+                items = [key for key in node.keys if key is not None]
+            else:
+                continue
+            names = [
+                item.value
+                for item in items
+                if isinstance(item, ast.Constant)
+                and isinstance(item.value, str)
+                and MART_NAME.match(item.value)
+            ]
+            if len(names) >= 2:
+                offenders.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}: {names}")
+    assert not offenders, "hard-coded mart lists: " + "; ".join(offenders)
