@@ -7,22 +7,13 @@
     date spine or window can be moved by one impossible row. Both bounds are SQL literals.
 -#}
 {% macro timestamp_floor() -%}
-    {%- set floor = var('timestamp_floor', '2000-01-01') | string -%}
-    {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', floor) -%}
-        {{ exceptions.raise_compiler_error(
-            "var timestamp_floor must be a date written YYYY-MM-DD, got '" ~ floor ~ "'") }}
-    {%- endif -%}
-    {{ return(metricbook.utc_timestamp_literal(floor ~ ' 00:00:00')) }}
+    {{ return(metricbook.utc_timestamp_literal(metricbook.date_var('timestamp_floor') ~ ' 00:00:00')) }}
 {%- endmacro %}
 
 {% macro timestamp_ceiling() -%}
-    {%- set tolerance = var('future_tolerance_minutes', 60) -%}
-    {%- if tolerance is not number or tolerance is boolean or tolerance < 0 or tolerance > 10080 -%}
-        {{ exceptions.raise_compiler_error(
-            "var future_tolerance_minutes must be a whole number of minutes from 0 to 10080 "
-            ~ "(a week), got '" ~ tolerance ~ "'") }}
-    {%- endif -%}
-    {%- set ceiling = run_started_at + modules.datetime.timedelta(minutes=tolerance | int) -%}
+    {#- at most a week (10080 minutes): a clock further ahead is broken, not fast -#}
+    {%- set tolerance = metricbook.integer_var('future_tolerance_minutes', 0, 10080) -%}
+    {%- set ceiling = run_started_at + modules.datetime.timedelta(minutes=tolerance) -%}
     {{ return(metricbook.utc_timestamp_literal(ceiling.strftime('%Y-%m-%d %H:%M:%S'))) }}
 {%- endmacro %}
 
