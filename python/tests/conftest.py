@@ -141,3 +141,16 @@ def strict_json(text: str):
         raise AssertionError(f"non-standard JSON token {token}")
 
     return json.loads(text, parse_constant=refuse)
+
+
+def postgres_connection():
+    """A connection to the throwaway server .ci/with-postgres started (its METRICBOOK_PG_*)."""
+    import psycopg2
+
+    return psycopg2.connect(
+        host=os.environ["METRICBOOK_PG_HOST"],
+        port=int(os.environ["METRICBOOK_PG_PORT"]),
+        user=os.environ["METRICBOOK_PG_USER"],
+        password=os.environ["METRICBOOK_PG_PASSWORD"],
+        dbname=os.environ["METRICBOOK_PG_DATABASE"],
+    )

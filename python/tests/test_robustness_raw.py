@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import build, copy_project, query
+from conftest import build, copy_project, postgres_connection, query
 
 from metricbook.dbt_runner import run_dbt
 from metricbook.parity import MARTS as PARITY_MARTS
@@ -324,8 +324,6 @@ POSTGRES = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def hostile_postgres(hostile_project: tuple[Path, dict]):
-    import psycopg2
-
     project, _ = hostile_project
     env = {"METRICBOOK_PG_SCHEMA": "hostile"}
     result = run_dbt(
@@ -334,13 +332,7 @@ def hostile_postgres(hostile_project: tuple[Path, dict]):
         extra_env=env,
     )
     assert result.ok, result.output[-6000:]
-    con = psycopg2.connect(
-        host=os.environ["METRICBOOK_PG_HOST"],
-        port=int(os.environ["METRICBOOK_PG_PORT"]),
-        user=os.environ["METRICBOOK_PG_USER"],
-        password=os.environ["METRICBOOK_PG_PASSWORD"],
-        dbname=os.environ["METRICBOOK_PG_DATABASE"],
-    )
+    con = postgres_connection()
 
     def frame_of(sql: str) -> pd.DataFrame:
         with con.cursor() as cursor:

@@ -25,7 +25,7 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_project
+from conftest import copy_project, postgres_connection
 
 from metricbook.dbt_runner import REPO_ROOT, run_dbt
 
@@ -368,8 +368,6 @@ POSTGRES = pytest.mark.skipif(
 def test_dau_wau_mau_equal_fct_active_users_on_postgres(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    import psycopg2
-
     schema = f"semantic_layer_{uuid.uuid4().hex[:8]}"
     project = copy_project(tmp_path_factory.mktemp("semantic_postgres") / "project")
     # mf has no --target: it queries the profile's default target, so this copy's is postgres
@@ -383,13 +381,7 @@ def test_dau_wau_mau_equal_fct_active_users_on_postgres(
     )
     assert result.ok, result.output[-6000:]
 
-    con = psycopg2.connect(
-        host=os.environ["METRICBOOK_PG_HOST"],
-        port=int(os.environ["METRICBOOK_PG_PORT"]),
-        user=os.environ["METRICBOOK_PG_USER"],
-        password=os.environ["METRICBOOK_PG_PASSWORD"],
-        dbname=os.environ["METRICBOOK_PG_DATABASE"],
-    )
+    con = postgres_connection()
     try:
         with con.cursor() as cursor:
             cursor.execute(f'select * from "{schema}".fct_active_users')
