@@ -33,7 +33,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/uv
 ## build/metricbook.duckdb, then the seed experiment's readout (printed, and build/readout.html)
 build: $(VENV)/.installed-core
 	mkdir -p build
-	$(BIN)/python -m metricbook.seed_files seeds
+	$(BIN)/metricbook check-seeds seeds
 	$(DBT) build
 	$(BIN)/metricbook analyze --experiment exp_home_feed_ranking_v2 --report build/readout.html
 
@@ -57,13 +57,13 @@ lint: $(VENV)/.installed-dev
 # tests are left to dbt-test: --empty does not change their inputs.
 dbt-empty: $(VENV)/.installed-dev
 	rm -rf build/test-empty && mkdir -p build/test-empty
-	$(BIN)/python -m metricbook.seed_files seeds
+	$(BIN)/metricbook check-seeds seeds
 	METRICBOOK_DUCKDB_PATH=$(EMPTY_DB) $(DBT) build --empty --exclude test_type:unit \
 		--target-path target_empty
 
 dbt-test: $(VENV)/.installed-dev
 	rm -rf build/test && mkdir -p build/test
-	$(BIN)/python -m metricbook.seed_files seeds
+	$(BIN)/metricbook check-seeds seeds
 	METRICBOOK_DUCKDB_PATH=$(TEST_DB) $(DBT) build --target-path target_test
 
 docs: $(VENV)/.installed-dev
@@ -73,13 +73,13 @@ pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
 # A throwaway PostgreSQL server (.ci/with-postgres): dbt build there, then every mart and the
-# experiment readout compared with the DuckDB test build (metricbook.parity), then the raw-data
+# experiment readout compared with the DuckDB test build (metricbook.checks.parity), then the raw-data
 # battery's hostile rows built on Postgres (rejected alike, no mart moved). Without the
 # server binaries the step is skipped, except in CI, where a missing engine is a failure.
 dbt-test-postgres: $(VENV)/.installed-dev
 	if command -v initdb >/dev/null; then \
 		.ci/with-postgres bash -c '$(DBT) build --target postgres --target-path target_postgres \
-			&& METRICBOOK_DUCKDB_PATH=$(TEST_DB) $(BIN)/python -m metricbook.parity --targets duckdb,postgres \
+			&& METRICBOOK_DUCKDB_PATH=$(TEST_DB) $(BIN)/metricbook parity --targets duckdb,postgres \
 			&& $(BIN)/pytest -q python/tests/test_robustness_raw.py python/tests/test_semantic_layer.py -k postgres'; \
 	elif [ -n "$${CI:-}" ]; then echo "PostgreSQL server binaries (initdb) are missing" >&2; exit 1; \
 	else echo "SKIPPED dbt build --target postgres: no PostgreSQL server binaries (initdb)"; fi
@@ -90,18 +90,18 @@ dbt-test-spark: $(VENV)/.installed-dev
 	if command -v java >/dev/null; then \
 		METRICBOOK_SPARK_DIR=$(CURDIR)/build/test/spark $(DBT) build --target spark --target-path target_spark \
 		&& METRICBOOK_SPARK_DIR=$(CURDIR)/build/test/spark METRICBOOK_DUCKDB_PATH=$(TEST_DB) \
-			$(BIN)/python -m metricbook.parity --targets duckdb,spark; \
+			$(BIN)/metricbook parity --targets duckdb,spark; \
 	elif [ -n "$${CI:-}" ]; then echo "Java is missing: Spark cannot run" >&2; exit 1; \
 	else echo "SKIPPED dbt build --target spark: no Java runtime"; fi
 
 ## seeds: regenerate the shipped seed CSVs and their manifest (deterministic)
 seeds: $(VENV)/.installed-core
-	$(BIN)/python -m metricbook.seed_data --out seeds
+	$(BIN)/metricbook seeds --out seeds
 
 ## bench: the benchmark (1M and 10M events; BENCH_ARGS="--with-100m" adds 100M), figures printed
 ## and written to build/bench/results.json
 bench: $(VENV)/.installed-core
-	$(BIN)/python -m metricbook.bench.run $(BENCH_ARGS)
+	$(BIN)/metricbook bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build target target_* logs .pytest_cache

@@ -12,7 +12,7 @@ metricbook parity --targets duckdb,postgres         # marts and readout equal ac
 metricbook bench [--sizes 1M,10M]                   # the benchmark (`make bench`)
 
 seeds, pitfalls, parity and bench hand their arguments to the module behind them (`metricbook
-parity --help` is that module's help; `python -m metricbook.parity` still works). `metricbook
+parity --help` is that module's help; `python -m metricbook.checks.parity` still works). `metricbook
 --help` imports nothing heavy (no numpy, pandas, pydantic, DuckDB): each command imports what
 it needs when it runs.
 
@@ -63,7 +63,7 @@ from metricbook.arguments import (
     positive_int,
 )
 from metricbook.errors import ConfigError, GateError, MetricbookError, WarehouseError
-from metricbook.paths import DEFAULT_CONFIG
+from metricbook.warehouse.paths import DEFAULT_CONFIG
 
 RESULTS_TABLE = "experiment_results"
 GATES = ("srm", "no-ship", "guardrail", "validation-warning")
@@ -92,7 +92,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _load_config(path: Path):
-    from metricbook.config import load_config  # pydantic: only when a command reads a config
+    from metricbook.readout.config import (
+        load_config,
+    )  # pydantic: only when a command reads a config
 
     if path.is_dir():
         raise ConfigError(f"--config {path} is a directory; give the experiments.yml file")
@@ -130,21 +132,26 @@ def _tripped_gates(readout, gates: Sequence[str]) -> list[str]:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from metricbook import experiment_data
-    from metricbook.analysis import analyze, result_columns, result_rows
-    from metricbook.report import check_output_path, html_report, text_table, write_atomically
-    from metricbook.warehouse import check_build, connected
+    from metricbook.readout import queries
+    from metricbook.readout.readout import analyze, result_columns, result_rows
+    from metricbook.readout.report import (
+        check_output_path,
+        html_report,
+        text_table,
+        write_atomically,
+    )
+    from metricbook.warehouse.connection import check_build, connected
 
     config = _load_config(args.config)
     experiment = config.experiment(args.experiment)  # an unknown id fails before connecting
     report = check_output_path(args.report) if args.report is not None else None
     with connected(args.target, writable=args.write) as warehouse:
-        problems = check_build(warehouse, experiment_data.MARTS)
+        problems = check_build(warehouse, queries.MARTS)
         if problems and not args.allow_stale:
             raise WarehouseError(f"{problems[0]} (or pass --allow-stale to read it anyway)")
         for problem in problems:
             _say("warning", problem)
-        experiment_data.check_metric_columns(warehouse, config.metrics_of(experiment))
+        queries.check_metric_columns(warehouse, config.metrics_of(experiment))
         readout = analyze(
             warehouse,
             config,
@@ -237,7 +244,7 @@ def _power(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from metricbook.generator import run_generate
+    from metricbook.datagen.engine import run_generate
 
     try:
         return run_generate(args)
@@ -258,22 +265,22 @@ def _generate(args: argparse.Namespace) -> int:
 # command -> (module whose main(argv) runs it, what it does, an example)
 DELEGATED = {
     "seeds": (
-        "metricbook.seed_data",
+        "metricbook.datagen.seeds",
         "regenerate the shipped seed CSVs",
         "metricbook seeds --out seeds",
     ),
     "pitfalls": (
-        "metricbook.pitfalls",
+        "metricbook.checks.pitfalls",
         "run the pitfall gallery on the DuckDB build",
         "metricbook pitfalls --database build/metricbook.duckdb",
     ),
     "parity": (
-        "metricbook.parity",
+        "metricbook.checks.parity",
         "check the marts and the readout are equal across engines",
         "metricbook parity --targets duckdb,postgres",
     ),
     "bench": (
-        "metricbook.bench.run",
+        "metricbook.checks.bench.run",
         "benchmark generate, dbt and analyze",
         "metricbook bench --sizes 1M",
     ),
@@ -305,9 +312,9 @@ def _delegate(args: argparse.Namespace) -> int:
 
 
 def _check_seeds(args: argparse.Namespace) -> int:
-    from metricbook import seed_files
+    from metricbook.warehouse import raw_files
 
-    return _exit_code(seed_files.main([] if args.directory is None else [str(args.directory)]))
+    return _exit_code(raw_files.main([] if args.directory is None else [str(args.directory)]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,12 +387,12 @@ POWER_EXAMPLE = "metricbook power mean --sd 2.5 --mde 0.1"
 
 
 def parser() -> argparse.ArgumentParser:
-    from metricbook import generate_options
+    from metricbook.datagen import options
 
     examples = [
         ("analyze", ANALYZE_EXAMPLE),
         ("power", POWER_EXAMPLE),
-        ("generate", generate_options.EXAMPLE),
+        ("generate", options.EXAMPLE),
         ("check-seeds", CHECK_SEEDS_EXAMPLE),
         *((name, example) for name, (_, _, example) in DELEGATED.items()),
     ]
@@ -453,11 +460,11 @@ def parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser(
         "generate",
-        help=generate_options.HELP,
-        description=generate_options.DESCRIPTION,
-        epilog=_example(generate_options.EXAMPLE),
+        help=options.HELP,
+        description=options.DESCRIPTION,
+        epilog=_example(options.EXAMPLE),
     )
-    generate_options.add_arguments(generate)  # numpy and pandas wait until it runs
+    options.add_arguments(generate)  # numpy and pandas wait until it runs
     generate.set_defaults(run=_generate)
 
     _add_delegated(commands, "seeds")

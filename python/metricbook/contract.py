@@ -1,6 +1,9 @@
-"""The one contract between dbt and Python: what the marts are, which columns (and types) each
-declares, and which marts a command reads, read from the YAML dbt owns.
+"""The one contract between dbt and Python: the raw tables and their columns, what the marts
+are, which columns (and types) each declares, and which marts a command reads, read from the
+YAML dbt owns.
 
+- `models/staging/_raw__sources.yml`: the raw contract, every raw table with its columns in
+  order (the seeds, the generator and the raw-file checks all read it from here).
 - `models/marts/<subject>/_<subject>__models.yml`: every mart with an enforced contract (each
   column with its `data_type`), so a mart's columns are declared once, there.
 - `models/exposures.yml`: what reads the marts outside dbt; `metricbook_analyze` lists in
@@ -25,8 +28,9 @@ from typing import Any
 
 import yaml
 
-from metricbook.dbt_runner import REPO_ROOT
+from metricbook.warehouse.paths import REPO_ROOT
 
+RAW_SOURCES = "models/staging/_raw__sources.yml"
 MARTS_GLOB = "models/marts/*/_*__models.yml"
 EXPOSURES = "models/exposures.yml"
 ANALYZE_EXPOSURE = "metricbook_analyze"
@@ -38,6 +42,20 @@ def _load(path: Path) -> dict[str, Any]:
         document = yaml.safe_load(handle)
     assert isinstance(document, dict), f"{path} is not a dbt properties file"
     return document
+
+
+@lru_cache
+def _raw_tables(project_dir: Path) -> dict[str, tuple[str, ...]]:
+    (source,) = _load(project_dir / RAW_SOURCES)["sources"]
+    return {
+        table["name"]: tuple(column["name"] for column in table["columns"])
+        for table in source["tables"]
+    }
+
+
+def raw_columns(project_dir: Path = REPO_ROOT) -> dict[str, tuple[str, ...]]:
+    """The raw contract: raw table -> its columns, in the order a file delivers them."""
+    return dict(_raw_tables(project_dir))
 
 
 @lru_cache

@@ -11,8 +11,8 @@ import duckdb
 import pytest
 from hypothesis import settings
 
-from metricbook.dbt_runner import REPO_ROOT, run_dbt
-from metricbook.seed_data import ALTERNATE, TEACHING, RawDataset, generate, write_csv
+from metricbook.datagen.seeds import ALTERNATE, TEACHING, RawDataset, generate, write_csv
+from metricbook.warehouse.dbt_runner import REPO_ROOT, run_dbt
 
 # Property tests draw the same examples on every run, so CI cannot fail by chance; set
 # METRICBOOK_HYPOTHESIS_RANDOM=1 to explore new examples locally.

@@ -10,13 +10,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from metricbook import cli, experiment_data
-from metricbook.analysis import MetricResult, analyze, decide
-from metricbook.config import ConfigError, load_config, parse_config
-from metricbook.report import html_report
+from metricbook import cli
+from metricbook.readout import queries
+from metricbook.readout.config import ConfigError, load_config, parse_config
+from metricbook.readout.readout import MetricResult, analyze, decide
+from metricbook.readout.report import html_report
+from metricbook.readout.validation import ValidationError
 from metricbook.stats import SrmResult, aggregates_from_frame
-from metricbook.validation import ValidationError
-from metricbook.warehouse import DuckDBWarehouse, WarehouseError
+from metricbook.warehouse.connection import DuckDBWarehouse, WarehouseError
 
 EXPERIMENT = "exp_home_feed_ranking_v2"
 CONTRACT_FIELDS = {
@@ -51,8 +52,8 @@ def _run_cli(monkeypatch, capsys, database: Path, *args: str) -> tuple[int, str,
 
 def test_pushed_down_aggregates_equal_pandas_moments(warehouse) -> None:
     columns = ["clicks", "impressions", "pre_clicks", "revenue_usd", "has_saved"]
-    pushed = experiment_data.variant_aggregates(warehouse, EXPERIMENT, columns)
-    rows = experiment_data.user_rows(warehouse, EXPERIMENT, columns)
+    pushed = queries.variant_aggregates(warehouse, EXPERIMENT, columns)
+    rows = queries.user_rows(warehouse, EXPERIMENT, columns)
     for variant, group in rows.groupby("variant"):
         expected = aggregates_from_frame(group.astype({c: float for c in columns}), columns)
         actual = pushed[variant]
@@ -67,13 +68,13 @@ def test_pushed_down_aggregates_equal_pandas_moments(warehouse) -> None:
 
 def test_experiment_id_is_a_bound_parameter_not_sql(warehouse) -> None:
     injected = f"{EXPERIMENT}' or '1'='1"
-    assert experiment_data.assignment_counts(warehouse, injected) == {}
-    assert experiment_data.assignment_counts(warehouse, EXPERIMENT)
+    assert queries.assignment_counts(warehouse, injected) == {}
+    assert queries.assignment_counts(warehouse, EXPERIMENT)
 
 
 def test_unknown_metric_column_is_a_clear_error(warehouse) -> None:
     with pytest.raises(WarehouseError, match="no column.*clickz"):
-        experiment_data.variant_aggregates(warehouse, EXPERIMENT, ["clicks", "clickz"])
+        queries.variant_aggregates(warehouse, EXPERIMENT, ["clicks", "clickz"])
 
 
 def test_readout_on_the_seeds(warehouse) -> None:
@@ -328,7 +329,7 @@ def test_readout_matches_scipy_and_statsmodels_on_the_rows(warehouse) -> None:
 
     readout = analyze(warehouse, load_config(), EXPERIMENT, bootstrap_resamples=200)
     by_metric = {r.metric: r for r in readout.results}
-    rows = experiment_data.user_rows(warehouse, EXPERIMENT, ["revenue_usd", "hides", "has_saved"])
+    rows = queries.user_rows(warehouse, EXPERIMENT, ["revenue_usd", "hides", "has_saved"])
     control = rows[rows["variant"] == "control"]
     treatment = rows[rows["variant"] == "treatment"]
     for metric, column in (("revenue_per_user", "revenue_usd"), ("hides_per_user", "hides")):

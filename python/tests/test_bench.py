@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from metricbook.bench import run
+from metricbook.checks.bench import run
 
 pytestmark = pytest.mark.build  # the benchmark runs dbt build on generated data
 

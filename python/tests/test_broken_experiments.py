@@ -20,8 +20,8 @@ from conftest import copy_project
 from pandas.testing import assert_frame_equal
 from test_mart_mirrors import assert_mart_equals_mirror
 
-from metricbook.dbt_runner import run_dbt
-from metricbook.mirrors import experiments as experiment_mirrors
+from metricbook.checks.mirrors import experiments as experiment_mirrors
+from metricbook.warehouse.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.build
 

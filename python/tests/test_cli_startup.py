@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from metricbook import generate_options
 from metricbook.cli import DELEGATED
+from metricbook.datagen import options
 
 HEAVY = ("numpy", "pandas", "pydantic", "scipy", "duckdb", "great_expectations")
 COMMANDS = ("analyze", "power", "generate", "seeds", "check-seeds", "pitfalls", "parity", "bench")
@@ -79,10 +79,10 @@ def test_check_seeds_reports_a_missing_directory_with_exit_3(tmp_path: Path) -> 
 
 
 def test_generate_defaults_match_the_teaching_seeds() -> None:
-    from metricbook.generator import ExperimentSpec
-    from metricbook.seed_data import TEACHING
+    from metricbook.datagen.engine import ExperimentSpec
+    from metricbook.datagen.seeds import TEACHING
 
-    assert TEACHING.experiment_id == generate_options.EXPERIMENT_ID
+    assert TEACHING.experiment_id == options.EXPERIMENT_ID
     assert ExperimentSpec().experiment_id == TEACHING.experiment_id
 
 

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metricbook.config import (
+from metricbook.readout.config import (
     Config,
     ConfigError,
     ExperimentConfig,

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import yaml
 
-from metricbook import analysis, contract, experiment_data, parity, validation
-from metricbook.config import load_config
-from metricbook.dbt_runner import REPO_ROOT
+from metricbook import contract
+from metricbook.checks import parity
+from metricbook.readout import queries, validation
+from metricbook.readout import readout as readout_module
+from metricbook.readout.config import load_config
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "python" / "metricbook"
 MART_NAME = re.compile(r"^(fct|dim)_\w+$")
@@ -55,37 +58,35 @@ def test_parity_compares_every_public_mart() -> None:
 
 
 def test_analyze_reads_the_marts_its_exposure_declares() -> None:
-    assert (
-        tuple(sorted(_exposure_refs("metricbook_analyze"), reverse=True)) == experiment_data.MARTS
-    )
-    assert experiment_data.MARTS[0] == experiment_data.USER_METRICS
+    assert tuple(sorted(_exposure_refs("metricbook_analyze"), reverse=True)) == queries.MARTS
+    assert queries.MARTS[0] == queries.USER_METRICS
     assert contract.exposure_models("metricbook_analyze") == _exposure_refs("metricbook_analyze")
 
 
 def test_validated_counts_are_the_flagged_numeric_non_id_columns() -> None:
-    columns = _declared_marts()[experiment_data.USER_METRICS]["columns"]
+    columns = _declared_marts()[queries.USER_METRICS]["columns"]
     flagged = [c["name"] for c in columns if (c.get("config") or {}).get("meta", {}).get("count")]
-    assert tuple(flagged) == analysis.COUNT_COLUMNS
-    types = contract.mart_columns(experiment_data.USER_METRICS)
-    for column in analysis.COUNT_COLUMNS:
+    assert tuple(flagged) == readout_module.COUNT_COLUMNS
+    types = contract.mart_columns(queries.USER_METRICS)
+    for column in readout_module.COUNT_COLUMNS:
         assert NUMERIC.match(types[column]), (column, types[column])
         assert not column.endswith("_id"), column
     # the clicks-above-impressions warning needs both among the checked counts
-    assert {"clicks", "impressions"} <= set(analysis.COUNT_COLUMNS)
+    assert {"clicks", "impressions"} <= set(readout_module.COUNT_COLUMNS)
 
 
 def test_every_column_python_reads_is_in_its_mart_contract() -> None:
     reads = {
-        experiment_data.USER_METRICS: {
+        queries.USER_METRICS: {
             "experiment_id",
             "user_id",
             "variant",
-            *analysis.COUNT_COLUMNS,
+            *readout_module.COUNT_COLUMNS,
             *(column for metric in load_config().metrics.values() for column in metric.columns),
         },
-        experiment_data.ASSIGNMENTS: {"experiment_id", "user_id", "variant"},
-        experiment_data.EXPERIMENTS: {"experiment_id", "is_analyzable", "exclusion_reason"},
-        experiment_data.VARIANTS: {"experiment_id", "variant", "traffic_share", "is_control"},
+        queries.ASSIGNMENTS: {"experiment_id", "user_id", "variant"},
+        queries.EXPERIMENTS: {"experiment_id", "is_analyzable", "exclusion_reason"},
+        queries.VARIANTS: {"experiment_id", "variant", "traffic_share", "is_control"},
     }
     for mart, columns in reads.items():
         missing = columns - set(contract.mart_columns(mart))
@@ -94,10 +95,10 @@ def test_every_column_python_reads_is_in_its_mart_contract() -> None:
 
 def test_exposure_covers_every_relation_the_readout_queries() -> None:
     queried = set()
-    for module in (experiment_data, validation):
+    for module in (queries, validation):
         source = Path(module.__file__).read_text(encoding="utf-8")
         for name in re.findall(r"warehouse\.relation\(([A-Z_]+)\)", source):
-            queried.add(getattr(experiment_data, name))
+            queried.add(getattr(queries, name))
     assert queried and queried <= set(contract.exposure_models("metricbook_analyze"))
 
 
@@ -125,3 +126,23 @@ def test_no_hard_coded_list_of_mart_names_outside_the_contract() -> None:
             if len(names) >= 2:
                 offenders.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}: {names}")
     assert not offenders, "hard-coded mart lists: " + "; ".join(offenders)
+
+
+def test_the_raw_contract_is_the_sources_yaml_and_the_seeds_follow_it() -> None:
+    raw = contract.raw_columns()
+    assert list(raw) == [
+        "raw_users",
+        "raw_pins",
+        "raw_events",
+        "raw_transactions",
+        "raw_experiments",
+        "raw_experiment_variants",
+        "raw_experiment_assignments",
+    ]
+    assert raw["raw_events"][0] == "event_id"
+    seeds = {s["name"]: s for s in _yaml(REPO_ROOT / "seeds/_seeds.yml")["seeds"]}
+    assert set(seeds) == set(raw)
+    for table, columns in raw.items():
+        assert tuple(c["name"] for c in seeds[table]["columns"]) == columns, table
+        header = (REPO_ROOT / "seeds" / f"{table}.csv").open(encoding="utf-8").readline()
+        assert tuple(header.strip().split(",")) == columns, table

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from metricbook.dbt_runner import run_dbt
+from metricbook.warehouse.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.build
 

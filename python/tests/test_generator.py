@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import build, copy_project, query
 
-from metricbook.generator import (
+from metricbook.datagen.engine import (
     NO_TRAPS,
     STATE_FILE,
     ExperimentSpec,
@@ -28,7 +28,7 @@ from metricbook.generator import (
     plan_for_events,
     read_state,
 )
-from metricbook.seed_data import RAW_COLUMNS
+from metricbook.datagen.seeds import RAW_COLUMNS
 
 START = date(2024, 1, 1)
 TIMESTAMPS = {

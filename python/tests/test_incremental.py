@@ -17,7 +17,7 @@ import pytest
 from conftest import build, copy_project
 from pandas.testing import assert_frame_equal
 
-from metricbook.dbt_runner import REPO_ROOT
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 pytestmark = pytest.mark.build
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from metricbook.mirrors import content, engagement, experiments, retention, revenue
+from metricbook.checks.mirrors import content, engagement, experiments, retention, revenue
 
 DATABASES = ["seeds_db", "alternate_db"]
 

@@ -7,7 +7,7 @@ import decimal
 
 import pandas as pd
 
-from metricbook.parity import compare
+from metricbook.checks.parity import compare
 
 
 def test_engine_spellings_of_the_same_rows_are_equal() -> None:

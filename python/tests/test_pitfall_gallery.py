@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from metricbook.dbt_runner import REPO_ROOT
-from metricbook.pitfalls import (
+from metricbook.checks.pitfalls import (
     PITFALLS,
     PitfallResult,
     compile_gallery,
     markdown_table,
     run_gallery,
 )
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -56,5 +56,5 @@ def test_readme_gallery_table_shows_the_numbers_the_seeds_produce(
     match = re.search(r"<!-- pitfalls:start -->\n(.*?)\n<!-- pitfalls:end -->", readme, re.S)
     assert match, "README.md lacks the <!-- pitfalls:start --> ... <!-- pitfalls:end --> table"
     assert match.group(1).strip() == markdown_table(seeds_gallery), (
-        "README's pitfall table is stale: paste the output of `python -m metricbook.pitfalls`"
+        "README's pitfall table is stale: paste the output of `metricbook pitfalls`"
     )

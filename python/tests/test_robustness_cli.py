@@ -15,7 +15,7 @@ import pytest
 from conftest import one_line, strict_json
 
 from metricbook import cli, stats
-from metricbook.dbt_runner import REPO_ROOT
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 EXPERIMENT = "exp_home_feed_ranking_v2"
 METRICBOOK = Path(sys.executable).parent / "metricbook"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from metricbook.config import (
+from metricbook.readout.config import (
     DEFAULT_CONFIG,
     MAX_BYTES,
     ConfigError,

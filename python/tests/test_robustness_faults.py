@@ -23,13 +23,14 @@ import pytest
 import yaml
 from conftest import build, copy_project, one_line, strict_json
 
-from metricbook import cli, experiment_data
-from metricbook.analysis import analyze, result_columns, result_rows
-from metricbook.config import load_config
-from metricbook.dbt_runner import REPO_ROOT
+from metricbook import cli
 from metricbook.errors import WarehouseError
-from metricbook.validation import _checks
-from metricbook.warehouse import DuckDBWarehouse, PostgresWarehouse, profile_target
+from metricbook.readout import queries
+from metricbook.readout.config import load_config
+from metricbook.readout.readout import analyze, result_columns, result_rows
+from metricbook.readout.validation import _checks
+from metricbook.warehouse.connection import DuckDBWarehouse, PostgresWarehouse, profile_target
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 EXPERIMENT = "exp_home_feed_ranking_v2"
 RESAMPLES = "200"
@@ -74,9 +75,7 @@ def rows_of(database: Path, query: str, params: list | None = None) -> list[tupl
 STARTED = ("__invocation__", None, "started")
 SUCCEEDED = ("__invocation__", None, "success")
 FAILED = ("__invocation__", None, "error")
-MARTS = [
-    (mart, f"models/marts/experiments/{mart}.sql", "success") for mart in experiment_data.MARTS
-]
+MARTS = [(mart, f"models/marts/experiments/{mart}.sql", "success") for mart in queries.MARTS]
 
 
 # --------------------------------------------------------------------------------------------
@@ -554,7 +553,7 @@ def test_odd_variant_names_read_to_the_same_readout(run, odd_names_db, reference
 def test_every_sampler_runs_with_odd_variant_names(odd_names_db) -> None:
     handle = DuckDBWarehouse(odd_names_db)
     try:
-        declared = experiment_data.declared_variants(handle, EXPERIMENT)
+        declared = queries.declared_variants(handle, EXPERIMENT)
         assert {v.variant for v in declared} == set(ODD.values())
         checks = _checks(handle, EXPERIMENT, declared, ["clicks", "impressions"], 0.01)
         samplers = [check.samples for check in checks if check.samples is not None]
@@ -839,7 +838,7 @@ def _pg_build_log(pg: PostgresWarehouse, invocations: list[tuple[str, datetime, 
     log = pg.relation("metricbook_build_log")
     pg.execute(f"create table {log} (invocation_id text, command text, started_at timestamp, "
                "logged_at timestamp, node text, node_path text, status text)")  # fmt: skip
-    for mart in experiment_data.MARTS:
+    for mart in queries.MARTS:
         pg.execute(f"create table {pg.relation(mart)} (experiment_id text)")
     for command, started, rows in invocations:
         invocation = str(uuid.uuid4())

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from metricbook.dbt_runner import REPO_ROOT
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 pytestmark = [pytest.mark.build, pytest.mark.postgres]  # starts .ci/with-postgres
 

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from conftest import build, copy_project, postgres_connection, query
 
-from metricbook.dbt_runner import run_dbt
-from metricbook.parity import MARTS as PARITY_MARTS
-from metricbook.parity import compare
+from metricbook.checks.parity import MARTS as PARITY_MARTS
+from metricbook.checks.parity import compare
+from metricbook.warehouse.dbt_runner import run_dbt
 
 NOW = datetime.now(UTC)
 SOON = (NOW + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")

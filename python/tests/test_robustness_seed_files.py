@@ -1,5 +1,5 @@
 """Raw CSV files that would stop dbt's seed load are refused first, in one line naming the
-file and the line (metricbook.seed_files)."""
+file and the line (metricbook.warehouse.raw_files)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from metricbook.dbt_runner import REPO_ROOT
-from metricbook.seed_files import check_seed_files, main
+from metricbook.warehouse.dbt_runner import REPO_ROOT
+from metricbook.warehouse.raw_files import check_seed_files, main
 
 HEADER = b"pin_id,board_id,creator_id,category,is_video,created_at\n"
 ROW = b"p1,b1,u1,art,false,2024-01-01T00:00:00Z\n"

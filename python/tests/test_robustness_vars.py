@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import copy_project
 
-from metricbook.dbt_runner import run_dbt
+from metricbook.warehouse.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.build
 

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from conftest import copy_project, postgres_connection
 
-from metricbook.dbt_runner import REPO_ROOT, run_dbt
+from metricbook.warehouse.dbt_runner import REPO_ROOT, run_dbt
 
 pytestmark = pytest.mark.build
 

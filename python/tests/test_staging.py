@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from conftest import build, copy_project, query
 
-from metricbook.dbt_runner import REPO_ROOT
-from metricbook.seed_data import RAW_COLUMNS, RawDataset, write_csv
+from metricbook.datagen.seeds import RAW_COLUMNS, RawDataset, write_csv
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 TABLES = [name.removeprefix("raw_") for name in RAW_COLUMNS]
 

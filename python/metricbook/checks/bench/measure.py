@@ -1,6 +1,6 @@
 """Run one command and report its wall time and the peak RSS of its process tree.
 
-    python -m metricbook.bench.measure -- CMD ...   ->  {"seconds": ..., "peak_rss_mb": ...}
+    python -m metricbook.checks.bench.measure -- CMD ...   ->  {"seconds": ..., "peak_rss_mb": ...}
 
 Each benchmark step runs under this wrapper in its own process, so RUSAGE_CHILDREN sees only
 that step (Linux reports ru_maxrss in KiB).

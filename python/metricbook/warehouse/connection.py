@@ -27,8 +27,8 @@ import jinja2
 import pandas as pd
 import yaml
 
-from metricbook.dbt_runner import REPO_ROOT
 from metricbook.errors import ConfigError, WarehouseError
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 ColumnKind = Literal["text", "bigint", "double", "boolean"]
 BUILD_LOG = "metricbook_build_log"

@@ -1,7 +1,7 @@
 """Cross-engine parity: every mart, and the experiment readout, must be the same on every
 engine the run has (DuckDB, Postgres, Spark).
 
-    python -m metricbook.parity --targets duckdb,postgres [--reference duckdb]
+    python -m metricbook.checks.parity --targets duckdb,postgres [--reference duckdb]
 
 Rows are compared after normalising what legitimately differs between engines (column order,
 row order, integer and decimal widths, timestamp and date types); doubles are compared to 1e-9
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from metricbook import contract
-from metricbook.dbt_runner import REPO_ROOT
-from metricbook.warehouse import Warehouse, connect
+from metricbook.warehouse.connection import Warehouse, connect, profile_target
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 # Every public mart (models/marts/), from the contract dbt declares.
 MARTS = tuple(sorted(contract.public_marts()))
@@ -129,8 +129,8 @@ def readout_differences(
     warehouses: dict[str, Warehouse], reference: str, experiment_id: str
 ) -> list[str]:
     """The experiment readout computed from each engine's marts: every number must agree."""
-    from metricbook.analysis import analyze
-    from metricbook.config import load_config
+    from metricbook.readout.config import load_config
+    from metricbook.readout.readout import analyze
 
     config = load_config()
     readouts = {
@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     targets = [t for t in args.targets.split(",") if t]
     if args.reference not in targets:
         targets.insert(0, args.reference)
+    for target in targets:  # every target named in profiles.yml before any connection opens
+        profile_target(target, args.project_dir)
     warehouses = {target: connect(target, args.project_dir) for target in targets}
     try:
         differences = mart_differences(warehouses, args.reference)

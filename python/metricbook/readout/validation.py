@@ -33,8 +33,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from metricbook.errors import DataValidationError
-from metricbook.experiment_data import ASSIGNMENTS, USER_METRICS, DeclaredVariant
-from metricbook.warehouse import Warehouse
+from metricbook.readout.queries import ASSIGNMENTS, USER_METRICS, DeclaredVariant
+from metricbook.warehouse.connection import Warehouse
 
 Severity = Literal["error", "warning"]
 SAMPLE_ROWS = 5

@@ -15,9 +15,11 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any, Literal
 
-from metricbook import contract, experiment_data
-from metricbook.config import Config, ExperimentConfig, Guardrail, Metric
+from metricbook import contract
 from metricbook.errors import DataValidationError
+from metricbook.readout import queries
+from metricbook.readout.config import Config, ExperimentConfig, Guardrail, Metric
+from metricbook.readout.validation import ValidationReport, validate_experiment
 from metricbook.stats import (
     Aggregates,
     EffectEstimate,
@@ -32,14 +34,13 @@ from metricbook.stats import (
     two_proportion_z,
     welch_t,
 )
-from metricbook.validation import ValidationReport, validate_experiment
-from metricbook.warehouse import ColumnKind, Warehouse
+from metricbook.warehouse.connection import ColumnKind, Warehouse
 
 Verdict = Literal["ship", "do not ship", "inconclusive"]
 GuardrailStatus = Literal["ok", "harmed", "inconclusive"]
 # The counts and amounts validation checks: fct_experiment_user_metrics's columns flagged
 # `meta: {count: true}` in its contract (models/marts/experiments/_experiments__models.yml).
-COUNT_COLUMNS = tuple(contract.count_columns(experiment_data.USER_METRICS))
+COUNT_COLUMNS = tuple(contract.count_columns(queries.USER_METRICS))
 
 
 @dataclass(frozen=True)
@@ -264,18 +265,18 @@ def analyze(
     target: str = "duckdb",
     bootstrap_resamples: int = 2000,
     seed: int = 0,
-    aggregate: Callable[..., dict[str, Aggregates]] = experiment_data.variant_aggregates,
+    aggregate: Callable[..., dict[str, Aggregates]] = queries.variant_aggregates,
 ) -> Readout:
     """The readout of one experiment. `aggregate` computes the per-variant aggregates; the
     default pushes them down to the warehouse (the benchmark swaps in a pandas version)."""
     experiment = config.experiment(experiment_id)
     metrics = config.metrics_of(experiment)
-    declared = experiment_data.declared_variants(warehouse, experiment_id)
+    declared = queries.declared_variants(warehouse, experiment_id)
     controls = [v.variant for v in declared if v.is_control]
-    counts = experiment_data.assignment_counts(warehouse, experiment_id)
+    counts = queries.assignment_counts(warehouse, experiment_id)
 
     columns = list(dict.fromkeys(c for metric in metrics for c in metric.columns))
-    available = set(experiment_data.mart_columns(warehouse, experiment_data.USER_METRICS))
+    available = set(queries.mart_columns(warehouse, queries.USER_METRICS))
     checked = [column for column in COUNT_COLUMNS if column in available]
     validation = validate_experiment(warehouse, experiment_id, declared, checked)
     validation.raise_for_failures(experiment_id)
@@ -445,7 +446,7 @@ def _bootstrap(
     if not metric.bootstrap:
         return None
     columns = [metric.numerator] + ([metric.denominator] if metric.denominator else [])
-    rows = experiment_data.user_rows(warehouse, experiment_id, columns)
+    rows = queries.user_rows(warehouse, experiment_id, columns)
     arms = {
         name: rows.loc[rows["variant"] == name, columns].astype(float).to_numpy()
         for name in (control, variant)

@@ -56,8 +56,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from metricbook import generate_options
-from metricbook.generate_options import (
+from metricbook.datagen import options
+from metricbook.datagen.options import (
     DEFAULT_START,
     EVENTS_PER_USER_DAY,
     EXPERIMENT_DAYS,
@@ -66,7 +66,7 @@ from metricbook.generate_options import (
     MAX_LATENESS_DAYS,
     MULTIPLIERS,
 )
-from metricbook.seed_data import (
+from metricbook.datagen.seeds import (
     ALTERNATE,
     CATEGORIES,
     DEFECTS,
@@ -81,7 +81,7 @@ from metricbook.seed_data import (
 )
 
 STATE_FILE = "generation.json"
-FORMAT = "metricbook.generator/1"
+FORMAT = "metricbook.datagen.engine/1"
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -1689,10 +1689,8 @@ def _summary(out: Path, batches: Sequence[Mapping], began: float) -> GenerationS
 
 def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """`metricbook generate ...`: register the subcommand (its handler is run_generate)."""
-    parser = subparsers.add_parser(
-        "generate", help=generate_options.HELP, description=generate_options.DESCRIPTION
-    )
-    generate_options.add_arguments(parser)
+    parser = subparsers.add_parser("generate", help=options.HELP, description=options.DESCRIPTION)
+    options.add_arguments(parser)
     parser.set_defaults(run=run_generate)
     return parser
 
@@ -1757,8 +1755,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m metricbook.generator")
-    generate_options.add_arguments(parser)
+    parser = argparse.ArgumentParser(prog="python -m metricbook.datagen.engine")
+    options.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         return run_generate(args)

@@ -73,7 +73,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from metricbook.errors import ConfigError
-from metricbook.paths import DEFAULT_CONFIG as DEFAULT_CONFIG  # re-exported: its home is paths
+from metricbook.warehouse.paths import (
+    DEFAULT_CONFIG as DEFAULT_CONFIG,
+)  # re-exported: its home is paths
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000

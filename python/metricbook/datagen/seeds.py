@@ -7,7 +7,7 @@ guard against is planted on purpose, and each planted row is recorded in a `Mani
 know what staging must reject, which deliveries are duplicates, and where the traps are.
 
 `generate(profile)` returns tables of strings exactly as a producer would deliver them;
-`write_csv` writes them; `python -m metricbook.seed_data --out seeds` regenerates the seeds.
+`write_csv` writes them; `python -m metricbook.datagen.seeds --out seeds` regenerates the seeds.
 """
 
 from __future__ import annotations
@@ -25,30 +25,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-RAW_COLUMNS: dict[str, list[str]] = {
-    "raw_users": ["user_id", "signup_at", "country", "platform"],
-    "raw_pins": ["pin_id", "board_id", "creator_id", "category", "is_video", "created_at"],
-    "raw_events": [
-        "event_id",
-        "user_id",
-        "pin_id",
-        "event_type",
-        "surface",
-        "position",
-        "event_at",
-    ],
-    "raw_transactions": [
-        "transaction_id",
-        "user_id",
-        "pin_id",
-        "amount_usd",
-        "status",
-        "transacted_at",
-    ],
-    "raw_experiments": ["experiment_id", "start_at", "end_at"],
-    "raw_experiment_variants": ["experiment_id", "variant", "is_control", "traffic_share"],
-    "raw_experiment_assignments": ["experiment_id", "user_id", "variant", "assigned_at"],
-}
+from metricbook import contract
+
+# The raw contract, declared once in models/staging/_raw__sources.yml.
+RAW_COLUMNS: dict[str, list[str]] = {t: list(c) for t, c in contract.raw_columns().items()}
 
 CATEGORIES = [
     "art",

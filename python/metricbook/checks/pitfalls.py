@@ -1,7 +1,7 @@
 """The pitfall gallery: run each wrong-vs-right query of analysis/pitfalls and check that the
 wrong answer differs from the right one the way the pitfall predicts.
 
-`python -m metricbook.pitfalls` prints the gallery as a Markdown table for the main DuckDB build
+`metricbook pitfalls` prints the gallery as a Markdown table for the main DuckDB build
 (run `make build` first); the README's gallery table is that output, and a test keeps them equal.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from metricbook.dbt_runner import REPO_ROOT, run_dbt
-from metricbook.warehouse import duckdb_file_problem
+from metricbook.warehouse.connection import duckdb_file_problem
+from metricbook.warehouse.dbt_runner import REPO_ROOT, run_dbt
 
 Row = Mapping[str, float]
 

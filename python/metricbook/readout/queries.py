@@ -14,10 +14,10 @@ from itertools import combinations
 import pandas as pd
 
 from metricbook import contract
-from metricbook.config import Metric
 from metricbook.errors import ConfigError, DataValidationError
+from metricbook.readout.config import Metric
 from metricbook.stats import Aggregates
-from metricbook.warehouse import Warehouse, WarehouseError
+from metricbook.warehouse.connection import Warehouse, WarehouseError
 
 USER_METRICS = "fct_experiment_user_metrics"
 ASSIGNMENTS = "fct_experiment_assignments"

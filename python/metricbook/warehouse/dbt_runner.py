@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from metricbook.paths import REPO_ROOT  # re-exported: tests and tools import it from here
+from metricbook.warehouse.paths import REPO_ROOT  # re-exported: tests and tools import it from here
 
 
 @dataclass(frozen=True)

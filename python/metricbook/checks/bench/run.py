@@ -1,6 +1,6 @@
 """`make bench`: metricbook's cost against the floor, pandas and its own incremental run.
 
-    python -m metricbook.bench.run [--sizes 1M,10M] [--with-100m] [--out build/bench]
+    python -m metricbook.checks.bench.run [--sizes 1M,10M] [--with-100m] [--out build/bench]
 
 For each size it generates (once, then reuses) 90 days of raw Parquet with `metricbook
 generate`, and measures, each step in its own process (wall time, peak RSS):
@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 
 from metricbook.arguments import comma_choices, output_directory, positive_int
-from metricbook.dbt_runner import REPO_ROOT, dbt_executable
+from metricbook.warehouse.dbt_runner import REPO_ROOT, dbt_executable
 
 SIZES = {"50K": 50_000, "1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
 DAYS = 90
@@ -50,7 +50,7 @@ FLOOR_CHECKS = [
 
 def measure(command: list[str], env: dict[str, str] | None = None) -> dict:
     """Run `command` under bench.measure; returns seconds and peak_rss_mb (raises on failure)."""
-    wrapped = [sys.executable, "-m", "metricbook.bench.measure", "--", *command]
+    wrapped = [sys.executable, "-m", "metricbook.checks.bench.measure", "--", *command]
     completed = subprocess.run(
         wrapped, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False
     )
@@ -78,15 +78,15 @@ def _raw_events(data: Path) -> int:
 
 
 def ensure_data(label: str, out: Path) -> Path:
-    from metricbook import generator
+    from metricbook.datagen import engine
 
     data = out / f"data-{label}"
-    complete = (data / generator.STATE_FILE).exists() and generator.read_state(data)["days"] == DAYS
+    complete = (data / engine.STATE_FILE).exists() and engine.read_state(data)["days"] == DAYS
     if not complete:  # absent, or an interrupted run
         shutil.rmtree(data, ignore_errors=True)
-        users = generator.plan_for_events(SIZES[label], DAYS)
+        users = engine.plan_for_events(SIZES[label], DAYS)
         print(f"[{label}] generating {users:,} users x {DAYS} days ...", flush=True)
-        generator.generate(users, DAYS, SEED, data)
+        engine.generate(users, DAYS, SEED, data)
     return data
 
 
@@ -117,7 +117,7 @@ def _copy_linked(source: Path, destination: Path) -> None:
 
 
 def bench_size(label: str, out: Path, with_pandas: bool) -> dict:
-    from metricbook import generator
+    from metricbook.datagen import engine
 
     data = ensure_data(label, out)
     work = out / label
@@ -134,18 +134,18 @@ def bench_size(label: str, out: Path, with_pandas: bool) -> dict:
     print(f"[{label}] floor ...", flush=True)
     floor_db = work / "floor.duckdb"
     result["floor"] = measure(
-        [sys.executable, "-m", "metricbook.bench.steps", "floor", str(data), str(floor_db)]
+        [sys.executable, "-m", "metricbook.checks.bench.steps", "floor", str(data), str(floor_db)]
     )
     result["floor_differences"] = floor_matches(floor_db, database)
     if with_pandas:
         print(f"[{label}] pandas ...", flush=True)
         result["pandas"] = measure(
-            [sys.executable, "-m", "metricbook.bench.steps", "pandas", str(data)]
+            [sys.executable, "-m", "metricbook.checks.bench.steps", "pandas", str(data)]
         )
     print(f"[{label}] incremental day ...", flush=True)
     grown = work / "data-plus-one-day"
     _copy_linked(data, grown)
-    generator.append_day(grown)
+    engine.append_day(grown)
     incremental_db = work / "incremental.duckdb"
     shutil.copy(database, incremental_db)
     result["incremental_build"] = measure(
@@ -162,11 +162,11 @@ def bench_analyze(label: str, out: Path) -> dict:
     database = out / f"experiment-{label}.duckdb"
     if not database.exists():
         subprocess.run(
-            [sys.executable, "-m", "metricbook.bench.steps", "experiment-mart",
+            [sys.executable, "-m", "metricbook.checks.bench.steps", "experiment-mart",
              str(ANALYZE_USERS[label]), str(database)],
             check=True,
         )  # fmt: skip
-    step = [sys.executable, "-m", "metricbook.bench.steps", "analyze", str(database)]
+    step = [sys.executable, "-m", "metricbook.checks.bench.steps", "analyze", str(database)]
     return {
         "users": ANALYZE_USERS[label],
         "pushdown": measure([*step, "pushdown"]),

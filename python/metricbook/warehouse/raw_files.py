@@ -2,7 +2,7 @@
 raised a StopIteration exception" and on invalid UTF-8 with a traceback that names no file. Each
 problem here is one line naming the file, the line and what to do.
 
-    python -m metricbook.seed_files [DIR]    # default: the project's seeds/; exit 3 on a problem
+    metricbook check-seeds [DIR]    # default: the project's seeds/; exit 3 on a problem
 
 Checked per raw table of the contract: the file exists, is not empty, is UTF-8, has exactly
 the contract's header, and every row has as many fields as the header. Values are staging's
@@ -14,16 +14,17 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from metricbook.dbt_runner import REPO_ROOT
+from metricbook import contract
 from metricbook.errors import DataValidationError, MetricbookError
-from metricbook.seed_data import RAW_COLUMNS
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 MAX_FIELD = 1_000_000  # characters; csv's own limit is 128 KiB and raises mid-file
 
 
-def check_seed_file(path: Path, columns: list[str]) -> int:
+def check_seed_file(path: Path, columns: Sequence[str]) -> int:
     """The number of data rows of one raw CSV, or DataValidationError naming the problem."""
     if not path.is_file():
         raise DataValidationError(f"{path}: missing; every raw table of the contract needs a file")
@@ -50,7 +51,7 @@ def check_seed_file(path: Path, columns: list[str]) -> int:
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     try:
         header = next(reader)
-        if [name.strip() for name in header] != columns:
+        if [name.strip() for name in header] != list(columns):
             raise DataValidationError(
                 f"{path}: the header is {','.join(header)}; the raw contract says "
                 f"{','.join(columns)}"
@@ -75,7 +76,7 @@ def check_seed_files(directory: Path) -> dict[str, int]:
         raise DataValidationError(f"{directory}: not a directory of raw CSV files")
     return {
         table: check_seed_file(directory / f"{table}.csv", columns)
-        for table, columns in RAW_COLUMNS.items()
+        for table, columns in contract.raw_columns().items()
     }
 
 

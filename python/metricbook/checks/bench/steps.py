@@ -1,9 +1,9 @@
 """Benchmark steps that run in their own process (so each one's peak memory is its own).
 
-python -m metricbook.bench.steps floor DATA_DIR DATABASE
-python -m metricbook.bench.steps pandas DATA_DIR
-python -m metricbook.bench.steps experiment-mart USERS DATABASE
-python -m metricbook.bench.steps analyze DATABASE pushdown|pandas
+python -m metricbook.checks.bench.steps floor DATA_DIR DATABASE
+python -m metricbook.checks.bench.steps pandas DATA_DIR
+python -m metricbook.checks.bench.steps experiment-mart USERS DATABASE
+python -m metricbook.checks.bench.steps analyze DATABASE pushdown|pandas
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _read(data_dir: Path, table: str) -> pd.DataFrame:
 def pandas_pipeline(data_dir: Path) -> None:
     """The same marts the pandas way: read the raw files, parse to UTC, drop bad rows, dedupe
     (earliest delivery), then the mirrors."""
-    from metricbook.mirrors import content, engagement, retention, revenue
+    from metricbook.checks.mirrors import content, engagement, retention, revenue
 
     events = _read(data_dir, "raw_events")
     for column in events.columns:
@@ -127,7 +127,7 @@ def experiment_mart(users: int, database: Path) -> None:
 
 
 def bench_config():
-    from metricbook.config import parse_config
+    from metricbook.readout.config import parse_config
 
     return parse_config(
         {
@@ -190,9 +190,9 @@ def pandas_aggregates(warehouse, experiment_id, columns, pairs=None):
 def analyze(database: Path, mode: str) -> None:
     """The same `analyze` (validation, SRM, every metric, decision) with the aggregates pushed
     down (`pushdown`) or computed from every row pulled into pandas (`pandas`)."""
-    from metricbook.analysis import analyze as run_analysis
-    from metricbook.experiment_data import variant_aggregates
-    from metricbook.warehouse import DuckDBWarehouse
+    from metricbook.readout.queries import variant_aggregates
+    from metricbook.readout.readout import analyze as run_analysis
+    from metricbook.warehouse.connection import DuckDBWarehouse
 
     aggregate = variant_aggregates if mode == "pushdown" else pandas_aggregates
     run_analysis(DuckDBWarehouse(database), bench_config(), BENCH_EXPERIMENT, aggregate=aggregate)

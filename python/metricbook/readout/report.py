@@ -11,8 +11,8 @@ from pathlib import Path
 
 import jinja2
 
-from metricbook.analysis import MetricResult, Readout
 from metricbook.errors import ConfigError
+from metricbook.readout.readout import MetricResult, Readout
 
 TEMPLATES = Path(__file__).parent / "templates"
 
