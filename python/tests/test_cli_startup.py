@@ -92,3 +92,19 @@ def test_pitfalls_on_a_missing_or_unbuilt_database_is_one_line(tmp_path: Path) -
     assert completed.returncode == 1 and "Traceback" not in completed.stderr
     assert completed.stderr.strip().count("\n") == 0 and "no DuckDB database" in completed.stderr
     assert not missing.exists(), "checking the path must not create the database"
+
+
+@pytest.mark.parametrize(
+    "command", ["analyze", "power", "check-seeds", "pitfalls", "parity", "bench"]
+)
+def test_a_commands_help_imports_nothing_heavy(command: str) -> None:
+    probe = (
+        "import sys; from metricbook.cli import main\n"
+        f"sys.argv = ['metricbook', {command!r}, '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.stderr.strip().splitlines()[-1] == "[]", completed.stderr

@@ -18,13 +18,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from metricbook import contract
 from metricbook.warehouse.connection import Warehouse, connect, profile_target
 from metricbook.warehouse.dbt_runner import REPO_ROOT
+
+if TYPE_CHECKING:  # numpy and pandas load when marts are compared: --help stays light
+    import pandas as pd
 
 # Every public mart (models/marts/), from the contract dbt declares.
 MARTS = tuple(sorted(contract.public_marts()))
@@ -56,6 +57,9 @@ class Difference:
 def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
     """Engine-neutral values: lower-case column names in sorted order; dates and timestamps as
     ISO text; integers and decimals as float; doubles rounded to 9 significant digits."""
+    import numpy as np
+    import pandas as pd
+
     frame = frame.copy()
     frame.columns = [str(column).lower() for column in frame.columns]
     frame = frame[sorted(frame.columns)]
@@ -77,6 +81,8 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _significant(value) -> float | None:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
         return None
     number = float(value)

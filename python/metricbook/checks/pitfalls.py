@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from metricbook.warehouse.connection import duckdb_file_problem
 from metricbook.warehouse.dbt_runner import REPO_ROOT, run_dbt
 
@@ -145,6 +143,8 @@ def run_gallery(compiled: Mapping[str, str], database: Path) -> list[PitfallResu
     if missing:
         raise ValueError(f"pitfall queries and PITFALLS disagree on: {sorted(missing)}")
     results = []
+    import duckdb  # here, not at import: `metricbook pitfalls --help` stays light
+
     with duckdb.connect(str(database), read_only=True) as con:
         for pitfall in PITFALLS:
             cursor = con.execute(compiled[pitfall.name])
@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     problem = duckdb_file_problem(args.database)
     if problem:
         raise SystemExit(f"pitfalls --database {problem}")
+    import duckdb
+
     compiled = compile_gallery(REPO_ROOT, REPO_ROOT / "target", args.database)
     try:
         results = run_gallery(compiled, args.database)

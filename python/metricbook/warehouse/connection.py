@@ -21,14 +21,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import jinja2
-import pandas as pd
 import yaml
 
 from metricbook.errors import ConfigError, WarehouseError
 from metricbook.warehouse.dbt_runner import REPO_ROOT
+
+if TYPE_CHECKING:  # pandas loads when a frame is read, so the CLI's --help stays light
+    import pandas as pd
 
 ColumnKind = Literal["text", "bigint", "double", "boolean"]
 BUILD_LOG = "metricbook_build_log"
@@ -330,6 +332,8 @@ class PostgresWarehouse:
         with self._cursor() as cursor:
             cursor.execute(sql, dict(params or {}))
             columns = [d[0] for d in cursor.description]
+            import pandas as pd
+
             return pd.DataFrame(cursor.fetchall(), columns=columns)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
@@ -450,6 +454,8 @@ class SparkWarehouse:
 
     def frame(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         result = self._spark.sql(sql, args=dict(params or {}))
+        import pandas as pd
+
         return pd.DataFrame(result.collect(), columns=result.columns)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
@@ -601,10 +607,14 @@ def check_build(warehouse: Warehouse, marts: Sequence[str]) -> list[str]:
 
 
 def _stamp(value: Any) -> str:
+    import pandas as pd
+
     return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _build_log_problems(warehouse: Warehouse, marts: Sequence[str]) -> list[str]:
+    import pandas as pd
+
     log = warehouse.relation(BUILD_LOG)
     p = warehouse.param
     names, params = _in_list(warehouse, "mart", marts)

@@ -25,8 +25,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
-
 from metricbook.arguments import comma_choices, output_directory, positive_int
 from metricbook.warehouse.dbt_runner import REPO_ROOT, dbt_executable
 
@@ -71,6 +69,8 @@ def _dbt(args: list[str], database: Path, data: Path, target_path: Path) -> list
 
 
 def _raw_events(data: Path) -> int:
+    import duckdb  # not at import: `metricbook bench --help` stays light
+
     with duckdb.connect() as con:
         return con.sql(
             f"select count(*) from read_parquet('{data}/raw_events/*.parquet')"
@@ -92,6 +92,8 @@ def ensure_data(label: str, out: Path) -> Path:
 
 def floor_matches(floor_db: Path, metricbook_db: Path) -> dict[str, int]:
     """Rows that differ between the floor's marts and metricbook's, per mart (0 = equal)."""
+    import duckdb
+
     differences = {}
     with duckdb.connect() as con:
         con.execute(f"attach '{floor_db}' as floor (read_only)")
