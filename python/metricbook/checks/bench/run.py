@@ -23,6 +23,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from metricbook.arguments import comma_choices, output_directory, positive_int
@@ -77,15 +78,50 @@ def _raw_events(data: Path) -> int:
         ).fetchone()[0]
 
 
-def ensure_data(label: str, out: Path) -> Path:
+class Progress:
+    """One line per benchmark step: a tqdm bar on a terminal (the step it is on, the time so
+    far), plain `[size] step ...` lines in a CI log, where a redrawn bar would be noise."""
+
+    def __init__(self, total: int, *, bar: bool | None = None):
+        if bar is None:
+            bar = sys.stderr.isatty() and not os.environ.get("CI")
+        self._bar = None
+        if bar:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc="bench", unit="step", file=sys.stderr)
+
+    def step(self, label: str, what: str) -> None:
+        if self._bar is None:
+            print(f"[{label}] {what} ...", flush=True)
+            return
+        if self._bar.n or self._bar.postfix:  # the step before this one has finished
+            self._bar.update()
+        self._bar.set_postfix_str(f"{label}: {what}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.update()
+            self._bar.close()
+
+
+def planned_steps(labels: Sequence[str], analyze_labels: Sequence[str], pandas_max: int) -> int:
+    """How many `Progress.step` calls a run makes: per size generate (counted even when the data
+    is reused), dbt run, dbt build, floor, pandas (small sizes), the incremental day; per
+    analyze size the mart and its two readouts."""
+    sizes = sum(5 + (SIZES[label] <= pandas_max) for label in labels)
+    return sizes + 2 * len(analyze_labels)
+
+
+def ensure_data(label: str, out: Path, progress: Progress) -> Path:
     from metricbook.datagen import engine
 
     data = out / f"data-{label}"
     complete = (data / engine.STATE_FILE).exists() and engine.read_state(data)["days"] == DAYS
+    progress.step(label, "data (reused)" if complete else "generating data")
     if not complete:  # absent, or an interrupted run
         shutil.rmtree(data, ignore_errors=True)
         users = engine.plan_for_events(SIZES[label], DAYS)
-        print(f"[{label}] generating {users:,} users x {DAYS} days ...", flush=True)
         engine.generate(users, DAYS, SEED, data)
     return data
 
@@ -118,33 +154,33 @@ def _copy_linked(source: Path, destination: Path) -> None:
         shutil.copy(source / state.name, state)
 
 
-def bench_size(label: str, out: Path, with_pandas: bool) -> dict:
+def bench_size(label: str, out: Path, with_pandas: bool, progress: Progress) -> dict:
     from metricbook.datagen import engine
 
-    data = ensure_data(label, out)
+    data = ensure_data(label, out, progress)
     work = out / label
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     result: dict = {"size": label, "raw_events": _raw_events(data), "days": DAYS}
     database = work / "metricbook.duckdb"
     env = {"METRICBOOK_DUCKDB_PATH": str(database)}
-    print(f"[{label}] dbt run ...", flush=True)
+    progress.step(label, "dbt run")
     result["dbt_run"] = measure(_dbt(["run"], database, data, work / "target"), env)
     database.unlink()
-    print(f"[{label}] dbt build ...", flush=True)
+    progress.step(label, "dbt build")
     result["dbt_build"] = measure(_dbt(["build"], database, data, work / "target"), env)
-    print(f"[{label}] floor ...", flush=True)
+    progress.step(label, "floor")
     floor_db = work / "floor.duckdb"
     result["floor"] = measure(
         [sys.executable, "-m", "metricbook.checks.bench.steps", "floor", str(data), str(floor_db)]
     )
     result["floor_differences"] = floor_matches(floor_db, database)
     if with_pandas:
-        print(f"[{label}] pandas ...", flush=True)
+        progress.step(label, "pandas")
         result["pandas"] = measure(
             [sys.executable, "-m", "metricbook.checks.bench.steps", "pandas", str(data)]
         )
-    print(f"[{label}] incremental day ...", flush=True)
+    progress.step(label, "incremental day")
     grown = work / "data-plus-one-day"
     _copy_linked(data, grown)
     engine.append_day(grown)
@@ -160,8 +196,9 @@ def bench_size(label: str, out: Path, with_pandas: bool) -> dict:
     return result
 
 
-def bench_analyze(label: str, out: Path) -> dict:
+def bench_analyze(label: str, out: Path, progress: Progress) -> dict:
     database = out / f"experiment-{label}.duckdb"
+    progress.step(f"analyze {label}", "experiment mart")
     if not database.exists():
         subprocess.run(
             [sys.executable, "-m", "metricbook.checks.bench.steps", "experiment-mart",
@@ -169,6 +206,7 @@ def bench_analyze(label: str, out: Path) -> dict:
             check=True,
         )  # fmt: skip
     step = [sys.executable, "-m", "metricbook.checks.bench.steps", "analyze", str(database)]
+    progress.step(f"analyze {label}", "pushed down and pandas readouts")
     return {
         "users": ANALYZE_USERS[label],
         "pushdown": measure([*step, "pushdown"]),
@@ -236,14 +274,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.with_100m and "100M" not in labels:
         labels.append("100M")
     args.out.mkdir(parents=True, exist_ok=True)
+    progress = Progress(planned_steps(labels, args.analyze_sizes, args.pandas_max_events))
     results = {
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB RAM",
         "sizes": [
-            bench_size(label, args.out, SIZES[label] <= args.pandas_max_events) for label in labels
+            bench_size(label, args.out, SIZES[label] <= args.pandas_max_events, progress)
+            for label in labels
         ],
-        "analyze": [bench_analyze(label, args.out) for label in args.analyze_sizes],
+        "analyze": [bench_analyze(label, args.out, progress) for label in args.analyze_sizes],
     }
+    progress.close()
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(table(results))
 
