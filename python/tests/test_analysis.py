@@ -23,7 +23,7 @@ EXPERIMENT = "exp_home_feed_ranking_v2"
 CONTRACT_FIELDS = {
     "metric", "kind", "method", "numerator", "denominator", "covariate", "variant",
     "control_variant", "n_control", "n_treatment", "control_value", "treatment_value", "diff",
-    "diff_ci_low", "diff_ci_high", "rel_lift", "rel_lift_ci_low", "rel_lift_ci_high",
+    "diff_se", "diff_ci_low", "diff_ci_high", "rel_lift", "rel_lift_ci_low", "rel_lift_ci_high",
     "p_value", "p_value_adjusted",
 }  # fmt: skip
 
@@ -161,8 +161,9 @@ def _result(metric: str, role: str, diff: float, p: float, ci: tuple[float, floa
         metric=metric, role=role, kind="mean", method="welch_t", numerator=metric,
         denominator=None, covariate=None, variant="treatment", control_variant="control",
         n_control=1000, n_treatment=1000, control_value=1.0, treatment_value=1.0 + diff,
-        diff=diff, diff_ci_low=ci[0], diff_ci_high=ci[1], rel_lift=diff, rel_lift_ci_low=ci[0],
-        rel_lift_ci_high=ci[1], p_value=p, p_value_adjusted=p, alpha=0.05, significant=p < 0.05,
+        diff=diff, diff_se=(ci[1] - ci[0]) / 3.92, diff_ci_low=ci[0], diff_ci_high=ci[1],
+        rel_lift=diff, rel_lift_ci_low=ci[0], rel_lift_ci_high=ci[1], p_value=p,
+        p_value_adjusted=p, alpha=0.05, significant=p < 0.05,
         **extra,
     )  # fmt: skip
 

@@ -15,6 +15,7 @@ from statsmodels.stats.proportion import (
     proportion_effectsize,
     proportions_ztest,
 )
+from statsmodels.stats.weightstats import CompareMeans
 
 from metricbook.stats import (
     Aggregates,
@@ -150,6 +151,11 @@ def test_welch_matches_scipy_on_stats_and_on_raw_rows(frames, arms, alpha):
     assert result.p_value == pytest.approx(raw.pvalue, **TIGHT)
     assert result.df == pytest.approx(raw.df, **TIGHT)
     assert (result.diff_ci_low, result.diff_ci_high) == pytest.approx((low, high), **TIGHT)
+    compared = CompareMeans.from_data(frames[1]["revenue"], frames[0]["revenue"])
+    assert result.diff_se == pytest.approx(compared.std_meandiff_separatevar, **TIGHT)
+    assert result.statistic == pytest.approx(result.diff / result.diff_se, **TIGHT)
+    assert result.control_se == pytest.approx(stats.sem(frames[0]["revenue"]), **TIGHT)
+    assert result.treatment_se == pytest.approx(stats.sem(frames[1]["revenue"]), **TIGHT)
     assert result.diff == pytest.approx(frames[1]["revenue"].mean() - frames[0]["revenue"].mean())
     assert (result.method, result.kind, result.metric) == ("welch_t", "mean", "revenue")
     assert (result.n_control, result.n_treatment) == (1200, 1500)
@@ -210,6 +216,8 @@ def test_two_proportion_matches_statsmodels_ztest_and_wald_interval(frames, arms
     assert result.statistic == pytest.approx(z, **TIGHT)
     assert result.p_value == pytest.approx(p, **TIGHT)
     assert (result.diff_ci_low, result.diff_ci_high) == pytest.approx((low, high), **TIGHT)
+    # the Wald interval's half-width is z_{0.975} x the unpooled standard error
+    assert result.diff_se == pytest.approx((high - low) / (2 * stats.norm.isf(0.025)), **TIGHT)
     assert result.df is None
     assert (result.control_value, result.treatment_value) == (x_c / n_c, x_t / n_t)
 
@@ -533,6 +541,7 @@ def test_bootstrap_is_deterministic_for_a_seed_and_agrees_with_welch_on_a_large_
     assert first.ci_high == pytest.approx(welch.diff_ci_high, abs=0.08 * width)
     assert first.rel_lift == pytest.approx(welch.rel_lift, **TIGHT)
     assert first.rel_lift_ci_low == pytest.approx(welch.rel_lift_ci_low, abs=0.02)
+    assert first.se == pytest.approx(welch.diff_se, rel=0.08)  # the bootstrap's own SE
     assert first.n_resamples == 2000
 
 

@@ -61,6 +61,7 @@ class MetricResult:
     control_value: float
     treatment_value: float
     diff: float
+    diff_se: float
     diff_ci_low: float
     diff_ci_high: float
     rel_lift: float
@@ -321,7 +322,7 @@ def analyze(
     for (metric, variant, effect), p_adjusted in zip(estimates, adjusted, strict=True):
         sequential = always_valid(
             effect.diff,
-            _variance_of_diff(effect),
+            effect.diff_se**2,
             experiment.alpha,
             n_control=effect.n_control,
             n_treatment=effect.n_treatment,
@@ -350,6 +351,7 @@ def analyze(
                 control_value=effect.control_value,
                 treatment_value=effect.treatment_value,
                 diff=effect.diff,
+                diff_se=effect.diff_se,
                 diff_ci_low=effect.diff_ci_low,
                 diff_ci_high=effect.diff_ci_high,
                 rel_lift=effect.rel_lift,
@@ -403,20 +405,6 @@ def _adjusted_by_family(roles_and_p: Sequence[tuple[str, float]], method: str) -
     return adjusted
 
 
-def _variance_of_diff(effect: EffectEstimate) -> float:
-    """The estimate's variance, recovered from its test statistic (diff / se)."""
-    if effect.statistic and math.isfinite(effect.statistic) and effect.diff != 0:
-        return (effect.diff / effect.statistic) ** 2
-    from scipy import stats
-
-    critical = (
-        stats.t.ppf(1 - effect.alpha / 2, effect.df)
-        if effect.df
-        else stats.norm.ppf(1 - effect.alpha / 2)
-    )
-    return ((effect.diff_ci_high - effect.diff_ci_low) / (2 * critical)) ** 2
-
-
 def _unadjusted(effect: EffectEstimate) -> dict[str, float] | None:
     plain = effect.unadjusted
     if plain is None:
@@ -426,6 +414,7 @@ def _unadjusted(effect: EffectEstimate) -> dict[str, float] | None:
         "control_value": plain.control_value,
         "treatment_value": plain.treatment_value,
         "diff": plain.diff,
+        "diff_se": plain.diff_se,
         "diff_ci_low": plain.diff_ci_low,
         "diff_ci_high": plain.diff_ci_high,
         "rel_lift": plain.rel_lift,
@@ -462,6 +451,7 @@ def _bootstrap(
     return {
         "method": "percentile_bootstrap",
         "n_resamples": result.n_resamples,
+        "diff_se": result.se,
         "diff_ci_low": result.ci_low,
         "diff_ci_high": result.ci_high,
         "rel_lift_ci_low": result.rel_lift_ci_low,

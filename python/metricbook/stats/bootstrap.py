@@ -20,9 +20,11 @@ _CHUNK_DRAWS = 4_000_000
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    """The observed effect and its percentile-bootstrap intervals (diff = treatment − control)."""
+    """The observed effect and its percentile-bootstrap intervals (diff = treatment − control);
+    `se` is the standard deviation of the resampled diffs (the bootstrap standard error)."""
 
     diff: float
+    se: float
     ci_low: float
     ci_high: float
     rel_lift: float
@@ -83,6 +85,7 @@ def percentile_bootstrap(
     rel_lift = math.nan if observed_control == 0 else observed_treatment / observed_control - 1
     return BootstrapResult(
         diff=observed_treatment - observed_control,
+        se=_standard_deviation(treatment_stats - control_stats),
         ci_low=diff_low,
         ci_high=diff_high,
         rel_lift=rel_lift,
@@ -90,6 +93,13 @@ def percentile_bootstrap(
         rel_lift_ci_high=rel_high,
         n_resamples=int(n_resamples),
     )
+
+
+def _standard_deviation(draws: np.ndarray) -> float:
+    """The draws' standard deviation (ddof 1), or nan if any draw is undefined or overflowed."""
+    if not np.isfinite(draws).all() or len(draws) < 2:
+        return math.nan
+    return float(np.std(draws, ddof=1))
 
 
 def _percentiles(draws: np.ndarray, quantiles: list[float]) -> tuple[float, float]:

@@ -42,7 +42,9 @@ from metricbook.stats.aggregates import Aggregates, pool
 class EffectEstimate:
     """The estimated effect of treatment over control on one metric (diff = treatment − control).
 
-    `statistic` is t (with `df`) or z (`df` is None). For CUPED methods `control_value` and
+    `diff_se` is the standard error of `diff` (the unpooled √(var_c + var_t) of the two arm
+    estimates, whose own standard errors are `control_se` and `treatment_se`); `statistic` is t
+    (with `df`) or z (`df` is None). For CUPED methods `control_value` and
     `treatment_value` are the CUPED-adjusted arm values, so diff == treatment_value −
     control_value and rel_lift == treatment_value / control_value − 1 hold for every method;
     the plain arm values are in `unadjusted`.
@@ -56,6 +58,7 @@ class EffectEstimate:
     control_value: float
     treatment_value: float
     diff: float
+    diff_se: float
     diff_ci_low: float
     diff_ci_high: float
     rel_lift: float
@@ -65,6 +68,8 @@ class EffectEstimate:
     statistic: float
     df: float | None
     alpha: float
+    control_se: float
+    treatment_se: float
     variance_reduction: float | None = None
     theta: float | None = None
     unadjusted: EffectEstimate | None = None
@@ -382,7 +387,8 @@ def _estimate(
 ) -> EffectEstimate:
     """Assemble the result; the diff CI uses the unpooled se of the two arm estimates."""
     diff = treatment.value - control.value
-    half_width = _critical(alpha, df) * math.sqrt(control.variance + treatment.variance)
+    diff_se = math.sqrt(control.variance + treatment.variance)
+    half_width = _critical(alpha, df) * diff_se
     distribution = stats.norm if df is None else stats.t(df)
     rel_lift, rel_low, rel_high = _relative_lift(control, treatment, alpha)
     return EffectEstimate(
@@ -394,6 +400,7 @@ def _estimate(
         control_value=control.value,
         treatment_value=treatment.value,
         diff=diff,
+        diff_se=diff_se,
         diff_ci_low=diff - half_width,
         diff_ci_high=diff + half_width,
         rel_lift=rel_lift,
@@ -403,6 +410,8 @@ def _estimate(
         statistic=statistic,
         df=df,
         alpha=alpha,
+        control_se=math.sqrt(control.variance),
+        treatment_se=math.sqrt(treatment.variance),
     )
 
 
