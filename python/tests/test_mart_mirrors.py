@@ -78,6 +78,14 @@ def test_int_user_active_days_equals_mirror(database: Path, staged) -> None:
     )
 
 
+def test_dim_users_equals_mirror(database: Path, staged) -> None:
+    assert_mart_equals_mirror(
+        _read(database, "select * from dim_users"),
+        engagement.users(staged["stg_users"]),
+        ["user_id"],
+    )
+
+
 def test_fct_active_users_equals_mirror(database: Path, staged) -> None:
     expected = engagement.active_users(engagement.user_active_days(staged["stg_events"]))
     actual = _read(database, "select * from fct_active_users")

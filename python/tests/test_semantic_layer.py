@@ -357,6 +357,63 @@ def test_event_metrics_slice_by_every_dimension_and_add_up(
     assert len(set(sliced["event__category"])) >= 10
 
 
+def test_active_users_slice_by_the_users_signup_platform_and_country(
+    seeds_project: Path, seeds_db: Path
+) -> None:
+    """dau and mau by user__platform and user__country (through dim_users) equal distinct-user
+    counts written directly in SQL, and the platforms' dau add up to fct_active_users.dau (each
+    user has one signup platform)."""
+    active = _read_duckdb(seeds_db, "fct_active_users")
+    start, end = _bounds([active["activity_date"]])
+    sliced = mf_query(
+        seeds_project,
+        seeds_db,
+        ["dau", "mau"],
+        ["metric_time__day", "user__platform", "user__country"],
+        start,
+        end,
+    )
+    with duckdb.connect(str(seeds_db), read_only=True) as con:
+        expected = con.execute(
+            """
+            with days as (
+                select activity_date as day from fct_active_users
+            ),
+            windows as (
+                select days.day, users.platform, users.country, active.user_id,
+                    active.activity_date = days.day as on_the_day
+                from days
+                join int_user_active_days as active
+                    on active.activity_date between days.day - 29 and days.day
+                join dim_users as users on users.user_id = active.user_id
+            )
+            select cast(day as varchar) as day, platform, country,
+                count(distinct case when on_the_day then user_id end) as dau,
+                count(distinct user_id) as mau
+            from windows group by all
+            """
+        ).df()
+    got = {
+        (_key(r["metric_time__day"]), r["user__platform"], r["user__country"]): (
+            int(_number(r["dau"]) if _number(r["dau"]) == _number(r["dau"]) else 0),
+            int(_number(r["mau"])),
+        )
+        for r in sliced.to_dict("records")
+        if _number(r["mau"]) > 0  # NaN (no row in the window) compares False
+    }
+    want = {
+        (r["day"], r["platform"], r["country"]): (int(r["dau"]), int(r["mau"]))
+        for r in expected.to_dict("records")
+    }
+    assert got == want
+    assert set(sliced["user__platform"]) >= {"ios", "android", "web"}
+    daily = sliced.assign(dau=sliced["dau"].map(_number).fillna(0))
+    by_day = daily.groupby("metric_time__day")["dau"]
+    totals = {_key(day): int(total) for day, total in by_day.sum().items()}
+    dates = zip(active["activity_date"], active["dau"], strict=True)
+    assert totals == {_key(day): int(dau) for day, dau in dates}
+
+
 # ------------------------------------------------------------------ Postgres: the same answers
 POSTGRES = pytest.mark.skipif(
     "METRICBOOK_PG_PASSWORD" not in os.environ,

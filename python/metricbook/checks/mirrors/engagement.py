@@ -72,3 +72,10 @@ def ctr_summary(user_ctr_frame: pd.DataFrame) -> pd.DataFrame:
             "mean_user_ctr": [user_ctr_frame["ctr"].mean()],
         }
     )
+
+
+def users(stg_users: pd.DataFrame) -> pd.DataFrame:
+    """dim_users: every staged user once, with the attributes fixed at signup."""
+    columns = ["user_id", "platform", "country", "signup_at", "signup_date"]
+    assert stg_users["user_id"].is_unique, "stg_users holds one row per user"
+    return stg_users[columns].copy()
