@@ -5,6 +5,7 @@ Pure and fast: reads YAML and Python source, builds nothing."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -146,3 +147,54 @@ def test_the_raw_contract_is_the_sources_yaml_and_the_seeds_follow_it() -> None:
         assert tuple(c["name"] for c in seeds[table]["columns"]) == columns, table
         header = (REPO_ROOT / "seeds" / f"{table}.csv").open(encoding="utf-8").readline()
         assert tuple(header.strip().split(",")) == columns, table
+
+
+def test_python_reads_each_profile_target_as_dbt_renders_it(monkeypatch) -> None:
+    """warehouse.connection renders profiles.yml itself (dbt's renderer costs ~1 s of imports
+    on every `metricbook analyze`); this keeps the two renderings equal on every target."""
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
+
+    from metricbook.warehouse.connection import profile_target
+
+    environment = {
+        "METRICBOOK_DUCKDB_PATH": "/data/m.duckdb",
+        "METRICBOOK_PG_PORT": "6543",
+        "METRICBOOK_PG_PASSWORD": "s3cr{e}t'\"",
+        "METRICBOOK_SPARK_DIR": "/tmp/spark here",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    set_invocation_context(dict(os.environ))
+    outputs = _yaml(REPO_ROOT / "profiles.yml")["metricbook"]["outputs"]
+    for target, output in outputs.items():
+        ours = profile_target(target)
+        assert ours.pop("target_name") == target
+        assert ours == ProfileRenderer({}).render_data(output), target
+    assert profile_target("postgres")["port"] == 6543
+
+
+LAYERS = {"base": 0, "staging": 1, "intermediate": 2, "marts": 3}
+
+
+def _layer(path: Path) -> str:
+    parts = path.relative_to(REPO_ROOT / "models").parts
+    return "base" if parts[:2] == ("staging", "base") else parts[0]
+
+
+def test_layers_read_one_way_and_no_base_model_reads_a_stg_model() -> None:
+    """base reads raw relations and other base models; each layer reads only its own or the
+    layers below it (base -> staging -> intermediate -> marts), refs in comments included."""
+    models = {path.stem: path for path in (REPO_ROOT / "models").rglob("*.sql")}
+    assert {_layer(path) for path in models.values()} == set(LAYERS)
+    upward = []
+    for name, path in models.items():
+        sql = path.read_text(encoding="utf-8")
+        for ref in re.findall(r"""ref\(\s*['"](\w+)['"]\s*\)""", sql):
+            if ref not in models:
+                continue  # a seed (raw_*), read through raw_relation
+            if LAYERS[_layer(models[ref])] > LAYERS[_layer(path)]:
+                upward.append(f"{name} ({_layer(path)}) reads {ref} ({_layer(models[ref])})")
+        if _layer(path) == "base":
+            assert "stg_" not in re.sub(r"--.*", "", sql), f"{name} names a stg_ model"
+    assert not upward, upward
