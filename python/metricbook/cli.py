@@ -485,7 +485,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _add_delegated(commands: argparse._SubParsersAction, name: str) -> None:
     # no help of its own: `--help` and every option go to the module's own parser
-    module, summary, _ = DELEGATED[name]
+    _, summary, _ = DELEGATED[name]
     delegated = commands.add_parser(name, help=summary, add_help=False)
     delegated.set_defaults(run=_delegate, delegated=True)
 
