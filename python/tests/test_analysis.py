@@ -14,7 +14,7 @@ from metricbook import cli
 from metricbook.readout import queries
 from metricbook.readout.config import ConfigError, load_config, parse_config
 from metricbook.readout.readout import MetricResult, analyze, decide
-from metricbook.readout.report import html_report
+from metricbook.readout.report import html_report, text_table
 from metricbook.readout.validation import ValidationError
 from metricbook.stats import SrmResult, aggregates_from_frame
 from metricbook.warehouse.connection import DuckDBWarehouse, WarehouseError
@@ -64,6 +64,25 @@ def test_pushed_down_aggregates_equal_pandas_moments(warehouse) -> None:
         assert actual.cov_of("clicks", "impressions") == pytest.approx(
             expected.cov_of("clicks", "impressions"), rel=1e-9
         )
+
+
+def test_readout_splits_the_ctr_change_into_rate_and_position_mix(warehouse) -> None:
+    readout = analyze(warehouse, load_config(), EXPERIMENT, bootstrap_resamples=10)
+    split = readout.ctr_decomposition["treatment"]
+    pooled = warehouse.frame(
+        "select variant, sum(clicks) * 1.0 / sum(impressions) as ctr "
+        "from fct_experiment_position_ctr where experiment_id = $experiment_id group by variant",
+        {"experiment_id": EXPERIMENT},
+    ).set_index("variant")["ctr"]
+    assert split.control_ctr == pytest.approx(pooled["control"], rel=1e-12)
+    assert split.treatment_ctr == pytest.approx(pooled["treatment"], rel=1e-12)
+    assert split.rate_effect + split.mix_effect == pytest.approx(split.diff, abs=1e-12)
+    # the seeds lift clicks at every slot and leave the feed's positions alone: the change is
+    # a rate effect, and the position-adjusted lift agrees with the raw one
+    assert split.rate_effect > 0 and abs(split.mix_effect) < 0.25 * split.rate_effect
+    assert split.slots > 10 and split.unplaced_clicks == 0
+    assert readout.to_dict()["ctr_decomposition"]["treatment"]["rate_effect"] == split.rate_effect
+    assert "position-mix effect" in text_table(readout)
 
 
 def test_experiment_id_is_a_bound_parameter_not_sql(warehouse) -> None:

@@ -86,6 +86,32 @@ def test_dim_users_equals_mirror(database: Path, staged) -> None:
     )
 
 
+def test_fct_sessions_equals_mirror(database: Path, staged) -> None:
+    actual = _read(database, "select * from fct_sessions")
+    expected = engagement.sessions(staged["stg_events"])
+    started = pd.to_datetime(actual["session_date"])
+    assert (started != actual["session_end"].dt.normalize()).any(), (
+        "the data should hold a session that crosses UTC midnight"
+    )
+    assert_mart_equals_mirror(actual, expected, ["session_id"])
+
+
+def test_fct_engagement_funnel_equals_mirror(database: Path, staged) -> None:
+    assert_mart_equals_mirror(
+        _read(database, "select * from fct_engagement_funnel"),
+        engagement.engagement_funnel(staged["stg_events"]),
+        ["activity_date", "surface"],
+    )
+
+
+def test_fct_position_ctr_equals_mirror(database: Path, staged) -> None:
+    assert_mart_equals_mirror(
+        _read(database, "select * from fct_position_ctr"),
+        engagement.position_ctr(staged["stg_events"]),
+        ["surface", "feed_position"],
+    )
+
+
 def test_fct_active_users_equals_mirror(database: Path, staged) -> None:
     expected = engagement.active_users(engagement.user_active_days(staged["stg_events"]))
     actual = _read(database, "select * from fct_active_users")
@@ -219,3 +245,19 @@ def test_fct_experiment_user_metrics_equals_mirror(database: Path, staged, stage
     actual = _read(database, "select * from fct_experiment_user_metrics")
     assert (actual["impressions"] == 0).any(), "no inactive user was compared"
     assert_mart_equals_mirror(actual, expected, ["experiment_id", "user_id"])
+
+
+def test_fct_experiment_position_ctr_equals_mirror(database: Path, staged, staged_experiments):
+    assigned = experiments.assignments(
+        experiments.user_assignments(
+            staged_experiments["stg_experiment_assignments"], _experiment_checks(staged_experiments)
+        )
+    )
+    expected = experiments.position_ctr(
+        assigned, staged_experiments["stg_experiments"], staged["stg_events"]
+    )
+    actual = _read(database, "select * from fct_experiment_position_ctr")
+    assert actual["feed_position"].nunique() > 3
+    assert_mart_equals_mirror(
+        actual, expected, ["experiment_id", "variant", "surface", "feed_position"]
+    )

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import duckdb
 import pandas as pd
+import pytest
 
 from metricbook.checks.parity import compare
 
@@ -41,3 +48,23 @@ def test_a_changed_value_and_a_duplicated_row_are_reported() -> None:
         (2.0, "u2"),
         (4.0, "u3"),
     ]
+
+
+@pytest.mark.build
+def test_a_build_missing_a_mart_is_one_line_with_exit_4(seeds_db: Path, tmp_path: Path) -> None:
+    """A database built before a mart existed: parity names the mart and the target instead of
+    an internal error."""
+    database = tmp_path / "old.duckdb"
+    shutil.copy(seeds_db, database)
+    with duckdb.connect(str(database)) as con:
+        con.execute("drop table fct_position_ctr")
+    completed = subprocess.run(
+        [sys.executable, "-c", "from metricbook.cli import main; raise SystemExit(main())",
+         "parity", "--targets", "duckdb"],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "METRICBOOK_DUCKDB_PATH": str(database)},
+    )  # fmt: skip
+    assert completed.returncode == 4, completed.stderr
+    assert "Traceback" not in completed.stderr
+    (line,) = completed.stderr.strip().splitlines()
+    assert str(database) in line and "fct_position_ctr" in line

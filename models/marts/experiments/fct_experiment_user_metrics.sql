@@ -72,8 +72,7 @@ post_period_events as (
     inner join events
         on
             assigned_users.user_id = events.user_id
-            and assigned_users.first_assigned_at <= events.event_at
-            and assigned_users.end_at >= events.event_at
+            and {{ in_experiment_post_period('assigned_users', 'events.event_at') }}
     group by assigned_users.experiment_id, assigned_users.user_id
 
 ),
@@ -110,8 +109,7 @@ post_period_revenue as (
     inner join transactions
         on
             assigned_users.user_id = transactions.user_id
-            and assigned_users.first_assigned_at <= transactions.transacted_at
-            and assigned_users.end_at >= transactions.transacted_at
+            and {{ in_experiment_post_period('assigned_users', 'transactions.transacted_at') }}
     where transactions.status = 'completed'
     group by assigned_users.experiment_id, assigned_users.user_id
 

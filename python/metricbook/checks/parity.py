@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from metricbook import contract
-from metricbook.warehouse.connection import Warehouse, connect, profile_target
+from metricbook.warehouse.connection import (
+    Warehouse,
+    WarehouseError,
+    check_build,
+    connect,
+    profile_target,
+)
 from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 if TYPE_CHECKING:  # numpy and pandas load when marts are compared: --help stays light
@@ -188,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         profile_target(target, args.project_dir)
     warehouses = {target: connect(target, args.project_dir) for target in targets}
     try:
+        for target, warehouse in warehouses.items():
+            # a missing mart (a build older than the code) is one line naming the target, and
+            # a failed or stale build is refused: comparing it would report a false difference
+            problems = check_build(warehouse, MARTS)
+            if problems:
+                raise WarehouseError(f"parity --targets {target}: {problems[0]}")
         differences = mart_differences(warehouses, args.reference)
         readout = readout_differences(warehouses, args.reference, args.experiment)
     finally:

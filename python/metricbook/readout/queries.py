@@ -23,6 +23,7 @@ USER_METRICS = "fct_experiment_user_metrics"
 ASSIGNMENTS = "fct_experiment_assignments"
 EXPERIMENTS = "dim_experiments"
 VARIANTS = "dim_experiment_variants"
+POSITION_CTR = "fct_experiment_position_ctr"
 # Every mart a readout reads, as exposure metricbook_analyze declares them (models/exposures.yml):
 # `metricbook analyze` checks their build before reading them. Facts before dimensions, the
 # user-level mart first (reverse name order), so a stale-build message names the mart the
@@ -178,6 +179,23 @@ def declared_variants(warehouse: Warehouse, experiment_id: str) -> list[Declared
         DeclaredVariant(str(row.variant), float(row.traffic_share), bool(row.is_control))
         for row in frame.itertuples(index=False)
     ]
+
+
+def position_counts(
+    warehouse: Warehouse, experiment_id: str
+) -> dict[str, dict[tuple[str, int], tuple[int, int]]]:
+    """Per variant, (surface, feed_position) -> (impressions, clicks) of the post period."""
+    sql = (
+        f"select variant, surface, feed_position, impressions, clicks "
+        f"from {warehouse.relation(POSITION_CTR)} "
+        f"where experiment_id = {warehouse.param('experiment_id')}"
+    )
+    frame = warehouse.frame(sql, {"experiment_id": experiment_id})
+    counts: dict[str, dict[tuple[str, int], tuple[int, int]]] = {}
+    for variant, surface, position, impressions, clicks in frame.itertuples(index=False):
+        slot = (str(surface), int(position))
+        counts.setdefault(str(variant), {})[slot] = (int(impressions), int(clicks))
+    return counts
 
 
 def user_rows(warehouse: Warehouse, experiment_id: str, columns: Sequence[str]) -> pd.DataFrame:

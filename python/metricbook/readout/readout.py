@@ -19,13 +19,16 @@ from metricbook import contract
 from metricbook.errors import DataValidationError
 from metricbook.readout import queries
 from metricbook.readout.config import Config, ExperimentConfig, Guardrail, Metric
+from metricbook.readout.queries import DeclaredVariant
 from metricbook.readout.validation import ValidationReport, validate_experiment
 from metricbook.stats import (
     Aggregates,
+    CtrDecomposition,
     EffectEstimate,
     SrmResult,
     adjust_p_values,
     always_valid,
+    ctr_decomposition,
     cuped_mean,
     cuped_ratio,
     delta_ratio,
@@ -106,6 +109,8 @@ class Readout:
     validation: ValidationReport
     # what the caller was warned about and chose to read anyway (`analyze --allow-stale`)
     warnings: tuple[str, ...] = ()
+    # per treatment variant: its pooled CTR change split into rate and position-mix effects
+    ctr_decomposition: dict[str, CtrDecomposition] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of `metricbook analyze --format json`."""
@@ -131,6 +136,10 @@ class Readout:
                 "warnings": [o.explain() for o in self.validation.warnings],
             },
             "warnings": list(self.warnings),
+            "ctr_decomposition": {
+                variant: _jsonable(asdict(split))
+                for variant, split in self.ctr_decomposition.items()
+            },
         }
 
 
@@ -388,7 +397,23 @@ def analyze(
         results=results,
         decision=decide(experiment, srm, results),
         validation=validation,
+        ctr_decomposition=_ctr_decompositions(warehouse, experiment_id, control, declared),
     )
+
+
+def _ctr_decompositions(
+    warehouse: Warehouse, experiment_id: str, control: str, declared: Sequence[DeclaredVariant]
+) -> dict[str, CtrDecomposition]:
+    """Each treatment's CTR change against control, split into rate and mix (an arm without a
+    positioned impression has no split: it is left out, never an error of the readout)."""
+    counts = queries.position_counts(warehouse, experiment_id)
+    splits = {}
+    for variant in (v.variant for v in declared if not v.is_control):
+        try:
+            splits[variant] = ctr_decomposition(counts.get(control, {}), counts.get(variant, {}))
+        except ValueError:
+            continue
+    return splits
 
 
 def _adjusted_by_family(roles_and_p: Sequence[tuple[str, float]], method: str) -> list[float]:

@@ -66,6 +66,15 @@ def text_table(readout: Readout) -> str:
             f"{_pct(r.rel_lift_ci_low) + ' to ' + _pct(r.rel_lift_ci_high):>22}"
             f"{_p(r.p_value):>9}{_p(r.p_value_adjusted):>9}  {', '.join(note)}"
         )
+    if readout.ctr_decomposition:
+        lines += ["", "CTR by feed position (descriptive; the ctr row above is the test):"]
+        for variant, split in readout.ctr_decomposition.items():
+            lines.append(
+                f"  {variant}: pooled CTR {_num(split.control_ctr)} -> {_num(split.treatment_ctr)}"
+                f" ({_pct(split.raw_lift)}) = rate effect {split.rate_effect:+.4f}"
+                f" + position-mix effect {split.mix_effect:+.4f}; position-adjusted lift"
+                f" {_pct(split.position_adjusted_lift)} over {split.slots} slots"
+            )
     if readout.validation.warnings:
         lines += ["", "validation warnings:"]
         lines += [f"  - {w.explain()}" for w in readout.validation.warnings]

@@ -2,6 +2,7 @@
 
 from metricbook.stats.aggregates import Aggregates, aggregates_from_frame, pool
 from metricbook.stats.bootstrap import BootstrapResult, percentile_bootstrap
+from metricbook.stats.ctr_decomposition import CtrDecomposition, ctr_decomposition
 from metricbook.stats.methods import (
     EffectEstimate,
     cuped_mean,
@@ -35,6 +36,7 @@ __all__ = [
     "Aggregates",
     "AlwaysValid",
     "BootstrapResult",
+    "CtrDecomposition",
     "EffectEstimate",
     "SampleSize",
     "SequentialLook",
@@ -43,6 +45,7 @@ __all__ = [
     "adjust_p_values",
     "aggregates_from_frame",
     "always_valid",
+    "ctr_decomposition",
     "cumulative_looks",
     "cuped_mean",
     "cuped_ratio",

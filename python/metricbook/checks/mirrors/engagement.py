@@ -79,3 +79,92 @@ def users(stg_users: pd.DataFrame) -> pd.DataFrame:
     columns = ["user_id", "platform", "country", "signup_at", "signup_date"]
     assert stg_users["user_id"].is_unique, "stg_users holds one row per user"
     return stg_users[columns].copy()
+
+
+def sessions(stg_events: pd.DataFrame, gap_minutes: int = 30) -> pd.DataFrame:
+    """fct_sessions: the gap rule over each user's events in (event_at, event_id) order."""
+    events = stg_events.assign(event_at=pd.to_datetime(stg_events["event_at"]))
+    events = events.sort_values(["user_id", "event_at", "event_id"])
+    gap = events.groupby("user_id")["event_at"].diff()
+    events["session_number"] = (
+        (gap.isna() | (gap > pd.Timedelta(minutes=gap_minutes))).groupby(events["user_id"]).cumsum()
+    )
+    kinds = ["impression", "click", "save", "hide"]
+    flags = pd.get_dummies(events["event_type"]).reindex(columns=kinds, fill_value=False)
+    events = pd.concat([events, flags.astype("int64")], axis=1)
+    grouped = events.groupby(["user_id", "session_number"], as_index=False).agg(
+        session_start=("event_at", "min"),
+        session_end=("event_at", "max"),
+        events=("event_id", "size"),
+        **{f"{kind}s": (kind, "sum") for kind in kinds},
+    )
+    epoch = (grouped["session_start"] - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+    grouped["session_id"] = grouped["user_id"] + "-" + epoch.astype("int64").astype(str)
+    grouped["session_date"] = grouped["session_start"].dt.date
+    grouped["duration_seconds"] = (
+        grouped["session_end"] - grouped["session_start"]
+    ).dt.total_seconds()
+    return grouped.drop(columns="session_number")
+
+
+def engagement_funnel(stg_events: pd.DataFrame) -> pd.DataFrame:
+    """fct_engagement_funnel: users and events per step, per (UTC date, surface), gap-free."""
+    events = stg_events[stg_events["event_type"].isin(["impression", "click", "save", "hide"])]
+    events = events.assign(activity_date=pd.to_datetime(events["event_date"]))
+    per_user = (
+        pd.crosstab(
+            [events["activity_date"], events["surface"], events["user_id"]], events["event_type"]
+        )
+        .reindex(columns=["impression", "click", "save", "hide"], fill_value=0)
+        .reset_index()
+    )
+    did = per_user[["impression", "click", "save"]].gt(0)
+    per_user = per_user.assign(
+        users_with_impression=did["impression"],
+        users_with_click=did["click"],
+        users_with_save=did["save"],
+        users_with_click_and_save=did["click"] & did["save"],
+    )
+    daily = per_user.groupby(["activity_date", "surface"]).agg(
+        users_with_impression=("users_with_impression", "sum"),
+        users_with_click=("users_with_click", "sum"),
+        users_with_save=("users_with_save", "sum"),
+        both=("users_with_click_and_save", "sum"),
+        impressions=("impression", "sum"),
+        clicks=("click", "sum"),
+        saves=("save", "sum"),
+        hides=("hide", "sum"),
+    )
+    dates = pd.date_range(events["activity_date"].min(), events["activity_date"].max(), freq="D")
+    spine = pd.MultiIndex.from_product(
+        [dates, sorted(events["surface"].unique())], names=["activity_date", "surface"]
+    )
+    daily = daily.reindex(spine, fill_value=0).reset_index()
+    impressions = daily["impressions"].where(daily["impressions"] > 0)
+    daily["ctr"] = daily["clicks"] / impressions
+    daily["save_rate"] = daily["saves"] / impressions
+    daily["click_to_save"] = daily["both"] / daily["users_with_click"].where(
+        daily["users_with_click"] > 0
+    )
+    daily["activity_date"] = daily["activity_date"].dt.date
+    return daily.drop(columns="both")
+
+
+def position_ctr(stg_events: pd.DataFrame) -> pd.DataFrame:
+    """fct_position_ctr: impressions and clicks per (surface, feed_position), and CTR relative
+    to position 1 of the same surface."""
+    events = stg_events[
+        stg_events["event_type"].isin(["impression", "click"]) & stg_events["feed_position"].notna()
+    ]
+    curve = (
+        pd.crosstab([events["surface"], events["feed_position"]], events["event_type"])
+        .reindex(columns=["impression", "click"], fill_value=0)
+        .rename(columns={"impression": "impressions", "click": "clicks"})
+        .reset_index()
+    )
+    curve["ctr"] = curve["clicks"] / curve["impressions"].where(curve["impressions"] > 0)
+    top = curve[curve["feed_position"] == 1].set_index("surface")["ctr"]
+    top_ctr = curve["surface"].map(top)
+    curve["ctr_relative_to_top"] = curve["ctr"] / top_ctr.where(top_ctr > 0)
+    curve.columns.name = None
+    return curve

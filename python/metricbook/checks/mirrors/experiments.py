@@ -190,3 +190,25 @@ def user_metrics(
     result[counts] = result[counts].fillna(0)
     result["has_saved"] = (result["saves"] > 0).astype(int)
     return result.reset_index()
+
+
+def position_ctr(
+    assignments_frame: pd.DataFrame, experiments: pd.DataFrame, events: pd.DataFrame
+) -> pd.DataFrame:
+    """fct_experiment_position_ctr: positioned impressions and clicks of assigned users in the
+    post period, per (experiment, variant, surface, feed_position)."""
+    users = assignments_frame.merge(experiments[["experiment_id", "end_at"]], on="experiment_id")
+    placed = events[
+        events["event_type"].isin(["impression", "click"]) & events["feed_position"].notna()
+    ]
+    user_events = users.merge(placed, on="user_id")
+    post = user_events[
+        (user_events["event_at"] >= user_events["first_assigned_at"])
+        & (user_events["event_at"] <= user_events["end_at"])
+    ]
+    slot = ["experiment_id", "variant", "surface", "feed_position"]
+    return post.groupby(slot, as_index=False).agg(
+        impressions=("event_type", lambda kind: int((kind == "impression").sum())),
+        clicks=("event_type", lambda kind: int((kind == "click").sum())),
+        users=("user_id", "nunique"),
+    )
