@@ -78,6 +78,25 @@ def test_int_user_active_days_equals_mirror(database: Path, staged) -> None:
     )
 
 
+def test_int_creator_impression_ranks_equals_mirror(database: Path, staged) -> None:
+    actual = _read(database, "select * from int_creator_impression_ranks")
+    assert actual["is_top_creator"].sum() >= 1
+    assert_mart_equals_mirror(
+        actual,
+        engagement.creator_impression_ranks(staged["stg_events"], staged["stg_pins"]),
+        ["creator_id"],
+    )
+
+
+def test_fct_user_diversity_equals_mirror(database: Path, staged) -> None:
+    ranks = engagement.creator_impression_ranks(staged["stg_events"], staged["stg_pins"])
+    assert_mart_equals_mirror(
+        _read(database, "select * from fct_user_diversity"),
+        engagement.user_diversity(staged["stg_events"], staged["stg_pins"], ranks),
+        ["user_id"],
+    )
+
+
 def test_dim_users_equals_mirror(database: Path, staged) -> None:
     assert_mart_equals_mirror(
         _read(database, "select * from dim_users"),
@@ -241,6 +260,8 @@ def test_fct_experiment_user_metrics_equals_mirror(database: Path, staged, stage
         staged_experiments["stg_experiment_variants"],
         staged["stg_events"],
         staged["stg_transactions"],
+        staged["stg_pins"],
+        engagement.creator_impression_ranks(staged["stg_events"], staged["stg_pins"]),
     )
     actual = _read(database, "select * from fct_experiment_user_metrics")
     assert (actual["impressions"] == 0).any(), "no inactive user was compared"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 
@@ -72,6 +74,40 @@ def ctr_summary(user_ctr_frame: pd.DataFrame) -> pd.DataFrame:
             "mean_user_ctr": [user_ctr_frame["ctr"].mean()],
         }
     )
+
+
+def creator_impression_ranks(stg_events: pd.DataFrame, stg_pins: pd.DataFrame) -> pd.DataFrame:
+    """int_creator_impression_ranks: creators by impressions of their pins (ties by creator_id),
+    the top ceil(1%) flagged."""
+    shown = stg_events[stg_events["event_type"] == "impression"].merge(stg_pins, on="pin_id")
+    ranks = (
+        shown.groupby("creator_id", as_index=False)
+        .agg(impressions=("event_id", "size"))
+        .sort_values(["impressions", "creator_id"], ascending=[False, True])
+    )
+    ranks["impression_rank"] = range(1, len(ranks) + 1)
+    ranks["is_top_creator"] = ranks["impression_rank"] <= math.ceil(len(ranks) * 0.01)
+    return ranks
+
+
+def user_diversity(
+    stg_events: pd.DataFrame, stg_pins: pd.DataFrame, ranks: pd.DataFrame
+) -> pd.DataFrame:
+    """fct_user_diversity: distinct categories and creators shown to each user, and the share
+    of the user's impressions from top creators."""
+    shown = (
+        stg_events[stg_events["event_type"] == "impression"]
+        .merge(stg_pins[["pin_id", "category", "creator_id"]], on="pin_id")
+        .merge(ranks[["creator_id", "is_top_creator"]], on="creator_id")
+    )
+    result = shown.groupby("user_id", as_index=False).agg(
+        impressions=("event_id", "size"),
+        distinct_categories=("category", "nunique"),
+        distinct_creators=("creator_id", "nunique"),
+        top_creator_impressions=("is_top_creator", "sum"),
+    )
+    result["top_creator_share"] = result["top_creator_impressions"] / result["impressions"]
+    return result
 
 
 def users(stg_users: pd.DataFrame) -> pd.DataFrame:

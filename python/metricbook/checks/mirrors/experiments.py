@@ -157,6 +157,8 @@ def user_metrics(
     variants: pd.DataFrame,
     events: pd.DataFrame,
     transactions: pd.DataFrame,
+    pins: pd.DataFrame,
+    creator_ranks: pd.DataFrame,
     pre_period_days: int = 14,
 ) -> pd.DataFrame:
     """fct_experiment_user_metrics: every assigned user, zero-filled, post and pre periods."""
@@ -179,11 +181,22 @@ def user_metrics(
         & (paid["transacted_at"] <= paid["end_at"])
     ]
     revenue = paid.groupby(KEY)["amount_usd"].sum().astype(float).rename("revenue_usd")
+    shown = (
+        post[post["event_type"] == "impression"]
+        .merge(pins[["pin_id", "category", "creator_id"]], on="pin_id")
+        .merge(creator_ranks[["creator_id", "is_top_creator"]], on="creator_id")
+    )
+    diversity = shown.groupby(KEY).agg(
+        distinct_categories=("category", "nunique"),
+        distinct_creators=("creator_id", "nunique"),
+        top_creator_impressions=("is_top_creator", "sum"),
+    )
 
     result = (
         users.set_index(KEY)[["variant", "is_control", "first_assigned_at"]]
         .join(_counts(post))
         .join(revenue)
+        .join(diversity)
         .join(_counts(pre, prefix="pre_").drop(columns=["pre_hides"]))
     )
     counts = [c for c in result.columns if c not in ("variant", "is_control", "first_assigned_at")]
