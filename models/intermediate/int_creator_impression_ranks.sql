@@ -36,7 +36,7 @@ ranked as (
     select
         creator_id,
         impressions,
-        row_number() over (order by impressions desc, creator_id) as impression_rank,
+        row_number() over (order by impressions desc, creator_id asc) as impression_rank,
         count(*) over () as creators
 
     from creator_impressions

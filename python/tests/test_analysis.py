@@ -99,7 +99,7 @@ def test_unknown_metric_column_is_a_clear_error(warehouse) -> None:
 def test_readout_on_the_seeds(warehouse) -> None:
     readout = analyze(warehouse, load_config(), EXPERIMENT, bootstrap_resamples=500)
     assert readout.srm.passed
-    assert readout.srm.counts == {"control": 135, "treatment": 144}
+    assert readout.srm.counts == {"control": 112, "treatment": 123}
     by_metric = {r.metric: r for r in readout.results}
     assert set(by_metric) == {
         "ctr", "clicks_per_user", "saves_per_user", "active_days_per_user",
@@ -133,7 +133,7 @@ def test_alternate_data_without_an_effect_is_not_shipped(alternate_db: Path) -> 
 
 def test_validation_failure_stops_the_analysis_naming_rows(scratch_db: Path) -> None:
     with duckdb.connect(str(scratch_db)) as con:
-        con.execute("update fct_experiment_user_metrics set clicks = -3 where user_id = 'u0013'")
+        con.execute("update fct_experiment_user_metrics set clicks = -3 where user_id = 'u0002'")
     handle = DuckDBWarehouse(scratch_db)
     try:
         with pytest.raises(ValidationError) as failure:
@@ -142,7 +142,7 @@ def test_validation_failure_stops_the_analysis_naming_rows(scratch_db: Path) -> 
         handle.close()
     message = str(failure.value)
     assert "expect_column_values_to_be_between" in message and "clicks is never negative" in message
-    assert "u0013" in message
+    assert "u0002" in message
 
 
 def test_missing_assigned_user_fails_validation(scratch_db: Path) -> None:

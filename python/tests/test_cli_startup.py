@@ -80,10 +80,11 @@ def test_check_seeds_reports_a_missing_directory_with_exit_3(tmp_path: Path) -> 
 
 def test_generate_defaults_match_the_teaching_seeds() -> None:
     from metricbook.datagen.engine import ExperimentSpec
-    from metricbook.datagen.seeds import TEACHING
+    from metricbook.datagen.seeds import PROFILES, TEACHING
 
     assert TEACHING.experiment_id == options.EXPERIMENT_ID
     assert ExperimentSpec().experiment_id == TEACHING.experiment_id
+    assert tuple(PROFILES) == options.SEED_PROFILES, "`metricbook seeds --profile` choices"
 
 
 def test_pitfalls_on_a_missing_or_unbuilt_database_is_one_line(tmp_path: Path) -> None:
@@ -95,7 +96,7 @@ def test_pitfalls_on_a_missing_or_unbuilt_database_is_one_line(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    "command", ["analyze", "power", "check-seeds", "pitfalls", "parity", "bench"]
+    "command", ["analyze", "power", "seeds", "check-seeds", "pitfalls", "parity", "bench"]
 )
 def test_a_commands_help_imports_nothing_heavy(command: str) -> None:
     probe = (

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Iterator
+from dataclasses import fields
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 from conftest import build, copy_project, query
 
+from metricbook.datagen import seeds, world
 from metricbook.datagen.engine import (
     NO_TRAPS,
     STATE_FILE,
@@ -28,7 +32,9 @@ from metricbook.datagen.engine import (
     plan_for_events,
     read_state,
 )
-from metricbook.datagen.seeds import RAW_COLUMNS
+from metricbook.datagen.profiles import ALTERNATE, TEACHING, Profile
+from metricbook.datagen.world import RAW_COLUMNS
+from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 START = date(2024, 1, 1)
 TIMESTAMPS = {
@@ -142,7 +148,7 @@ def test_every_table_has_the_raw_columns_as_utf8_strings(small: Path) -> None:
 
 
 def test_every_timestamp_has_an_offset_except_the_planted_missing_offset_rows(small: Path) -> None:
-    rejects = read_state(small)["manifest"]["expected_rejects"]
+    rejects = read_state(small)["expected_rejects"]
     with connect() as con:
         for table, column in TIMESTAMPS.items():
             planted = rejects[table]
@@ -299,8 +305,7 @@ def test_pre_period_clicks_predict_post_period_clicks(mid_con: duckdb.DuckDBPyCo
 
 
 def test_manifest_counts_equal_what_is_in_the_files(small: Path) -> None:
-    state = read_state(small)
-    manifest = state["manifest"]
+    manifest = state = read_state(small)
     on_disk = {str(p.relative_to(small)) for p in small.rglob("*.parquet")}
     listed = {f: meta for batch in state["batches"] for f, meta in batch["files"].items()}
     assert set(listed) == on_disk
@@ -320,18 +325,18 @@ def test_manifest_counts_equal_what_is_in_the_files(small: Path) -> None:
             "select count(distinct transaction_id) from "
             f"{parquet(small, 'raw_transactions')} where status = 'refunded'"
         ).fetchone()
-    traps = manifest["traps"]
+    traps = {name: trap["count"] for name, trap in manifest["traps"].items()}
     assert exact == traps["exact_duplicate_events"] > 0
     assert refunds == traps["refunds"]
     assert traps["retried_events"] > 0 and traps["sessions_at_utc_midnight"] > 0
-    assert traps["events_local_date_differs_from_utc"] > 0
+    assert traps["offset_moves_utc_date"] > 0
     assert manifest["expected_duplicates"]["raw_events"] == exact + traps["retried_events"]
 
 
 def test_assignment_traps_in_the_files_match_the_manifest(
     mid: Path, mid_con: duckdb.DuckDBPyConnection
 ) -> None:
-    traps = read_state(mid)["manifest"]["traps"]
+    traps = {name: trap["count"] for name, trap in read_state(mid)["traps"].items()}
     clean = (
         f"select user_id, variant, {utc('assigned_at')} as assigned_at "
         f"from {parquet(mid, 'raw_experiment_assignments')} "
@@ -372,7 +377,7 @@ def test_staging_stages_rejects_or_dedupes_every_row_as_the_manifest_says(
         "--vars",
         "{raw_source: warehouse, raw_schema: landing}",
     )
-    manifest = read_state(small)["manifest"]
+    manifest = read_state(small)
     for table in RAW_COLUMNS:
         name = table.removeprefix("raw_")
         rejects = dict(
@@ -486,3 +491,98 @@ def test_the_generate_subcommand_writes_and_extends_a_data_set(
     state = json.loads((out / STATE_FILE).read_text())
     assert state["days"] == 3 and state["late_batches"] == 1
     assert "raw_events=" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# One contract, one trap vocabulary, one manifest for every profile
+
+
+def _accepted_values(model: str, column: str) -> set[str]:
+    """What models/staging/_stg__models.yml's accepted_values test allows in model.column."""
+    models = yaml.safe_load((REPO_ROOT / "models/staging/_stg__models.yml").read_text())["models"]
+    (declared,) = [
+        c for m in models if m["name"] == model for c in m["columns"] if c["name"] == column
+    ]
+    (values,) = [
+        t["accepted_values"]["arguments"]["values"]
+        for t in declared.get("data_tests", [])
+        if isinstance(t, dict) and "accepted_values" in t
+    ]
+    return set(values)
+
+
+def _sql_list(model: str, column: str) -> set[str]:
+    """The `column not in (...)` list a base model rejects by."""
+    sql = (REPO_ROOT / "models/staging/base" / f"{model}.sql").read_text()
+    (listed,) = re.findall(rf"{column} not in \(([^)]*)\)", sql)
+    return {v.strip().strip("'") for v in listed.split(",")}
+
+
+@pytest.mark.parametrize(
+    ("emitted", "model", "column", "base"),
+    [
+        (world.EVENT_TYPES, "stg_events", "event_type", "base_events__parsed"),
+        (tuple(world.SURFACES), "stg_events", "surface", "base_events__parsed"),
+        (tuple(world.PLATFORMS), "stg_users", "platform", "base_users"),
+        (world.STATUSES, "stg_transactions", "status", "base_transactions"),
+    ],
+)
+def test_the_values_the_generator_emits_are_exactly_the_ones_staging_accepts(
+    emitted: tuple[str, ...], model: str, column: str, base: str
+) -> None:
+    assert set(emitted) == _accepted_values(model, column) == _sql_list(base, column)
+
+
+@pytest.mark.parametrize("profile", [TEACHING, ALTERNATE], ids=lambda p: p.name)
+def test_a_small_profile_plants_exactly_its_hand_placed_traps(profile: Profile) -> None:
+    manifest = seeds.generate(profile).manifest
+    traps = profile.config.traps
+    planted: dict[str, dict[str, int]] = {t: {} for t in RAW_COLUMNS}
+    for table, reason, count in traps.bad_row_counts:
+        planted[table][reason] = count
+    if traps.bad_variant_rows:
+        planted["raw_experiment_variants"]["invalid_traffic_share"] = traps.bad_variant_rows
+    assert manifest["expected_rejects"] == planted
+    exact = {f.name: getattr(traps, f.name) for f in fields(traps) if f.name in world.TRAPS}
+    for name, count in exact.items():
+        if isinstance(count, int):
+            assert manifest["traps"][name]["count"] == count, name
+    assert manifest["traps"]["assigned_without_activity"]["count"] == profile.config.ghost_users
+    assert len(manifest["traps"]["offset_moves_utc_date"]["event_ids"]) == world.EXAMPLE_IDS
+
+
+def test_the_seeds_tie_two_categories_at_ranks_1_and_3() -> None:
+    """Counted from the raw text, independently of the engine: distinct (user, pin) saves per
+    UTC ISO week of the tie's country (what fct_category_rankings counts)."""
+    tables = seeds.generate(TEACHING).tables
+    events, users, pins = tables["raw_events"], tables["raw_users"], tables["raw_pins"]
+    country = dict(zip(users["user_id"], users["country"], strict=True))
+    category = dict(zip(pins["pin_id"], pins["category"], strict=True))
+    saves = events[(events["event_type"] == "save") & (events["pin_id"] != "")].copy()
+    saves["at"] = pd.to_datetime(saves["event_at"], format="ISO8601", utc=True, errors="coerce")
+    saves = saves.dropna(subset=["at"])
+    saves["week"] = saves["at"].dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time.dt.date
+    saves["country"] = saves["user_id"].map(country)
+    saves["category"] = saves["pin_id"].map(category)
+    manifest = seeds.generate(TEACHING).manifest
+    for rank in (1, 3):
+        tie = manifest["traps"][f"weekly_category_tie_rank_{rank}"]
+        week = saves[
+            (saves["week"] == date.fromisoformat(tie["week_start"]))
+            & (saves["country"] == tie["country"])
+        ]
+        counts = week.drop_duplicates(["user_id", "pin_id"]).groupby("category").size()
+        ranked = counts.sort_values(ascending=False)
+        assert set(ranked[ranked == tie["saves"]].index) >= set(tie["categories"]), rank
+        assert (ranked > tie["saves"]).sum() < rank <= (ranked >= tie["saves"]).sum() - 1
+
+
+def test_seeds_and_scale_write_one_manifest_schema(small: Path) -> None:
+    scale = read_state(small)
+    teaching = seeds.generate(TEACHING).manifest
+    assert teaching["format"] == scale["format"] == world.MANIFEST_FORMAT
+    assert set(teaching) <= set(scale)
+    assert set(teaching["traps"]) == set(scale["traps"]) == set(world.TRAPS)
+    for name, trap in teaching["traps"].items():
+        assert trap["description"] == scale["traps"][name]["description"]
+    assert (small / world.MANIFEST_FILE).exists() and STATE_FILE == world.MANIFEST_FILE

@@ -373,7 +373,7 @@ def test_generate_without_days_is_exit_2(run, tmp_path) -> None:
 def test_generate_with_valid_options_still_works(run, tmp_path) -> None:
     code, out, err = run(*GENERATE, "--out", tmp_path / "g", "--click-multiplier", "1.2")
     assert code == 0, err
-    assert "wrote" in out and (tmp_path / "g" / "generation.json").exists()
+    assert "wrote" in out and (tmp_path / "g" / "manifest.json").exists()
 
 
 # --------------------------------------------------------------------------------------------

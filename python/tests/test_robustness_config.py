@@ -443,8 +443,17 @@ def test_the_shipped_file_loads_to_exactly_its_values() -> None:
         "revenue_per_user",
         "hides_per_user",
         "saver_rate",
+        "creators_per_user",
+        "top_creator_share",
     ]
     assert config.metrics["ctr"] == SHIPPED_CTR
+    assert config.metrics["top_creator_share"] == Metric(
+        name="top_creator_share",
+        kind="ratio",
+        numerator="top_creator_impressions",
+        denominator="impressions",
+        description="Share of impressions from the top 1% of creators (the user is the unit).",
+    )
     assert config.metrics["clicks_per_user"] == Metric(
         name="clicks_per_user",
         kind="mean",

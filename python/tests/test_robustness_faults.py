@@ -500,10 +500,10 @@ def test_metric_over_a_non_numeric_column_is_exit_2(run, db, tmp_path, metric, n
 
 
 def test_validation_failure_is_exit_3_on_one_line(run, db) -> None:
-    sql(db, "update fct_experiment_user_metrics set clicks = -3 where user_id = 'u0013'")
+    sql(db, "update fct_experiment_user_metrics set clicks = -3 where user_id = 'u0002'")
     code, _, err = run(db, *ANALYZE)
     assert code == 3
-    one_line(err, "failed validation", "clicks is never negative", "u0013")
+    one_line(err, "failed validation", "clicks is never negative", "u0002")
 
 
 def test_a_constant_metric_is_a_one_line_data_error(run, db) -> None:

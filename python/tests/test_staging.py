@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from conftest import build, copy_project, query
 
-from metricbook.datagen.seeds import RAW_COLUMNS, RawDataset, write_csv
+from metricbook.datagen.seeds import RawDataset, write_csv
+from metricbook.datagen.world import MANIFEST_FILE, RAW_COLUMNS
 from metricbook.warehouse.dbt_runner import REPO_ROOT
 
 TABLES = [name.removeprefix("raw_") for name in RAW_COLUMNS]
@@ -20,11 +21,10 @@ def test_committed_seeds_are_what_the_generator_writes(
     teaching_dataset: RawDataset, tmp_path: Path
 ) -> None:
     write_csv(teaching_dataset, tmp_path)
-    for name in [*RAW_COLUMNS, "manifest"]:
-        suffix = ".json" if name == "manifest" else ".csv"
-        committed = (REPO_ROOT / "seeds" / f"{name}{suffix}").read_text()
-        assert (tmp_path / f"{name}{suffix}").read_text() == committed, (
-            f"seeds/{name}{suffix} differs from the generator's output: run `make seeds`"
+    for name in [*(f"{table}.csv" for table in RAW_COLUMNS), MANIFEST_FILE]:
+        committed = (REPO_ROOT / "seeds" / name).read_bytes()
+        assert (tmp_path / name).read_bytes() == committed, (
+            f"seeds/{name} differs from the generator's output: run `make seeds`"
         )
 
 
@@ -51,8 +51,8 @@ def test_staging_rejects_and_dedupes_exactly_the_planted_rows(
         "teaching_dataset" if which == "seeds_db" else "alternate_dataset"
     )
     rejects, duplicates = _rejects_and_duplicates(database)
-    assert rejects == dataset.manifest.expected_rejects
-    assert duplicates == dataset.manifest.expected_duplicates
+    assert rejects == dataset.manifest["expected_rejects"]
+    assert duplicates == dataset.manifest["expected_duplicates"]
 
 
 @pytest.mark.parametrize("which", ["seeds_db", "alternate_db"])
@@ -88,7 +88,7 @@ def test_staged_event_times_agree_with_pandas_parsing_of_the_raw_text(seeds_db: 
 def test_offsets_move_events_to_their_utc_date(
     seeds_db: Path, teaching_dataset: RawDataset
 ) -> None:
-    ids = teaching_dataset.manifest.traps["offset_moves_utc_date"]["event_ids"]
+    ids = teaching_dataset.manifest["traps"]["offset_moves_utc_date"]["event_ids"]
     rows = query(
         seeds_db,
         "select b.event_at_text, s.event_date from stg_events as s "

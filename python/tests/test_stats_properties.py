@@ -665,10 +665,28 @@ def test_cli_power_reports_a_bad_flag_in_one_line_with_exit_code_2(capsys, argv,
     assert_one_line(Exception(captured.err.strip()), flag)
 
 
+slot_counts = st.dictionaries(
+    st.integers(1, 25),
+    st.tuples(st.integers(0, 10_000), st.integers(0, 10_000)).map(lambda t: (t[0], min(t))),
+    min_size=1,
+).filter(lambda d: sum(n for n, _ in d.values()) > 0)
+
+
+@given(slot_counts, slot_counts)
+def test_rate_plus_mix_is_exactly_the_pooled_ctr_change(control, treatment) -> None:
+    result = stats.ctr_decomposition(control, treatment)
+    assert result.rate_effect + result.mix_effect == pytest.approx(result.diff, abs=1e-12)
+    for counts, pooled in ((control, result.control_ctr), (treatment, result.treatment_ctr)):
+        impressions = sum(n for n, _ in counts.values())
+        clicks = sum(c for n, c in counts.values() if n > 0)
+        assert pooled == pytest.approx(clicks / impressions, abs=1e-12)
+
+
 def test_every_public_function_has_a_property_here():
     tested = {
         "absolute_mde", "adjust_p_values", "aggregates_from_frame", "always_valid",
-        "cumulative_looks", "cuped_mean", "cuped_ratio", "default_tau2", "delta_ratio",
+        "ctr_decomposition", "cumulative_looks", "cuped_mean", "cuped_ratio", "default_tau2",
+        "delta_ratio",
         "mde_mean", "mde_proportion", "msprt", "percentile_bootstrap", "pool", "power_mean",
         "power_proportion", "sample_size_mean", "sample_size_proportion", "srm_test",
         "two_proportion_z", "welch_t",

@@ -100,6 +100,12 @@ PITFALLS: tuple[Pitfall, ...] = (
         lambda r: r["wrong_value"] > r["right_value"],
     ),
     Pitfall(
+        "sessions_split_at_midnight",
+        "Sessions split at UTC midnight",
+        "wrong > right",
+        lambda r: r["wrong_value"] > r["right_value"],
+    ),
+    Pitfall(
         "counting_repeated_saves",
         "Counting repeated saves of one pin",
         "wrong > right",

@@ -1,13 +1,14 @@
-"""Synthetic raw tables at scale, streamed to Parquet one day at a time (`metricbook generate`).
+"""The one simulation engine: the teaching seeds, the alternate file set and data at scale are
+profiles of it (datagen.seeds writes the small ones as CSV; `metricbook generate` streams scale
+data to Parquet one day at a time):
 
-seed_data.py hand-tunes 320 users into the shipped seeds; this module writes the same raw contract
-(RAW_COLUMNS, every value text as a producer sends it, the same event types, surfaces, statuses,
-experiment shape and bad-row recipes) for any number of users and days:
-
-    OUT/generation.json                                   parameters + running manifest
+    OUT/manifest.json                                     parameters + running manifest
     OUT/<raw_table>/part-base.parquet                     the base user cohort, pins, experiment
     OUT/<raw_table>/part-day-2024-01-01.parquet           one file per table per generated day
     OUT/raw_events/part-late-0001.parquet                 a batch from append_late_events
+
+Everything a row may hold (columns, enumerations, spellings, bad-row recipes, trap names) comes
+from datagen.world; the behaviour parameters below are the only ones.
 
 Behaviour. Every user has a persistent, lognormal propensity to open the app (so activity is
 heavy-tailed and a user's pre-period predicts their post-period, which is what makes CUPED
@@ -19,12 +20,14 @@ experiment assigns users at their first session inside its window and multiplies
 and hide probabilities of each variant. The file of day d holds the sessions that start on UTC
 date d (their events may spill past midnight), so a local time can fall on another date.
 
-Traps, at configurable rates (TrapRates): exact duplicate deliveries, retries with a later
-timestamp, late events (sessions of day d - k delivered in day d's file), sessions at exactly
-00:00:00Z, bad rows built from seed_data.DEFECTS (one defect each, so staging rejects them with
-exactly that reason), duplicate users, pins and transactions, users assigned twice or to two
-variants, and assignments after the end. generation.json counts every one of them under the
-names staging uses, so staged + rejected + duplicates reconciles with raw.
+Traps (TrapRates): a float is a rate, drawn per row; an int is an exact count, planted at the
+first chance (the small profiles hand-place theirs that way, including named bad rows per
+(table, reason)). Exact duplicate deliveries, retries with a later timestamp, late events,
+sessions at exactly 00:00:00Z, bad rows built from world.DEFECTS (one defect each, so staging
+rejects them with exactly that reason), duplicate users, pins and transactions, users assigned
+twice or to two variants, assignments after the end, assigned users who never show up, and
+weekly category ties at ranks 1 and 3. The manifest counts every one under world.TRAPS' names,
+so staged + rejected + duplicates reconciles with raw.
 
 Determinism. Every draw comes from np.random.default_rng([seed, stream, ...]) keyed by what it is
 about (the base cohort, day d's signups, day d's sessions, late batch b), never from one running
@@ -44,10 +47,10 @@ import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -60,225 +63,98 @@ from metricbook.datagen import options
 from metricbook.datagen.options import (
     DEFAULT_START,
     EVENTS_PER_USER_DAY,
-    EXPERIMENT_DAYS,
-    EXPERIMENT_ID,
-    EXPERIMENT_START_DAY,
     MAX_LATENESS_DAYS,
-    MULTIPLIERS,
 )
-from metricbook.datagen.seeds import (
-    ALTERNATE,
+from metricbook.datagen.profiles import (
+    DAY_MS,
+    NO_TRAPS,
+    ExperimentSpec,
+    GeneratorConfig,
+    TrapRates,
+    Variant,
+    _epoch_ms,
+)
+from metricbook.datagen.world import (
     CATEGORIES,
     DEFECTS,
+    EVENT_TYPES,
+    EXAMPLE_IDS,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT,
     NO_OFFSET,
     PLATFORMS,
     RAW_COLUMNS,
+    SPELLINGS,
+    STATUSES,
     SURFACES,
-    TEACHING,
+    TRAPS,
     UNPARSEABLE,
     UNPARSEABLE_TIMESTAMPS,
-    _zipf_weights,
+    Countries,
 )
 
-STATE_FILE = "generation.json"
-FORMAT = "metricbook.datagen.engine/1"
+STATE_FILE = MANIFEST_FILE
+FORMAT = MANIFEST_FORMAT
 
-DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 
-EVENT_TYPES = ("app_open", "impression", "click", "save", "hide")
 APP_OPEN, IMPRESSION, CLICK, SAVE, HIDE = range(len(EVENT_TYPES))
-STATUSES = ("completed", "refunded")
 SURFACE_NAMES = tuple(SURFACES)
 SURFACE_SHARES = np.array([SURFACES[s] for s in SURFACE_NAMES])
 PLATFORM_NAMES = tuple(PLATFORMS)
 PLATFORM_SHARES = np.array([PLATFORMS[p] for p in PLATFORM_NAMES])
+SPELLING_NAMES = tuple(SPELLINGS)
+SPELLING_IS_UTC = np.array([SPELLINGS[s].utc for s in SPELLING_NAMES])
 
-# How each platform spells a timestamp, all inside the raw contract: iOS sends local time with
-# '+hh:mm', Android local time with a space, milliseconds and '+hhmm', the web sends UTC as 'Z'.
-STYLE_COLON, STYLE_COMPACT_MS, STYLE_UTC = 0, 1, 2
-PLATFORM_STYLE = np.array(
-    [
-        {"ios": STYLE_COLON, "android": STYLE_COMPACT_MS, "web": STYLE_UTC}[p]
-        for p in PLATFORM_NAMES
-    ],
-    dtype=np.int8,
-)
-
-
-def _merged_countries() -> dict[str, tuple[float, tuple[str, ...]]]:
-    """Both seed profiles' countries and zones (UTC-10 to UTC+14, half and quarter hours)."""
-    shares: dict[str, float] = {}
-    zones: dict[str, list[str]] = {}
-    for profile, weight in ((TEACHING, 0.7), (ALTERNATE, 0.3)):
-        for country, (share, country_zones) in profile.countries.items():
-            shares[country] = shares.get(country, 0.0) + weight * share
-            known = zones.setdefault(country, [])
-            known += [zone for zone in country_zones if zone not in known]
-    return {country: (shares[country], tuple(zones[country])) for country in shares}
-
-
-COUNTRIES = _merged_countries()
-COUNTRY_NAMES = tuple(COUNTRIES)
-COUNTRY_SHARES = np.array([COUNTRIES[c][0] for c in COUNTRY_NAMES])
-ZONES = tuple(zone for c in COUNTRY_NAMES for zone in COUNTRIES[c][1])
-_ZONE_COUNT = np.array([len(COUNTRIES[c][1]) for c in COUNTRY_NAMES])
-_ZONE_FIRST = np.cumsum(_ZONE_COUNT) - _ZONE_COUNT
-
-# Behaviour (the large-scale echo of seed_data._Generator._session).
+# Behaviour: one set for every profile.
 ACTIVITY_SIGMA = 1.3  # lognormal sigma of sessions per day: the top 1% of users do ~15%
 ACTIVITY_CAP = 40.0  # no user averages more than 40x the mean number of sessions
 NEW_USER_BOOST_DAYS = 7.0  # new users start at 2x their propensity, decaying with this scale
 WEEKDAY_FACTOR = np.array([0.94, 0.94, 0.94, 0.94, 0.94, 1.15, 1.15])  # Mon..Sun, mean 1
-DAILY_SIGNUP_SHARE = 0.004  # new users per day, as a share of the base cohort
 BASE_SIGNUP_DAYS = 180  # the base cohort signed up over this many days before day 0
+PIN_AGE_DAYS = 120  # pins of creators who sign up inside the window predate it by up to this
 EXTRA_IMPRESSIONS = 7.0  # impressions per session: 1 + Poisson(7)
 SESSION_HOUR_MEAN, SESSION_HOUR_SD = 19.5, 3.5  # local start time: evenings, some past midnight
 FAVOURITE_SHARE = 0.7  # impressions from the user's three favourite categories
 FAVOURITE_WEIGHTS = np.array([0.6, 0.3, 0.1])
 CATEGORY_ZIPF, PIN_ZIPF, CREATOR_ZIPF = 0.7, 1.05, 1.0
 CLICK_BETA = (2.0, 18.0)  # per-user click propensity
+CLICK_ACTIVITY_ELASTICITY = -0.2  # click propensity ~ activity^-0.2: heavy users click less
 CLICK_SCALE, POSITION_DECAY, MAX_CLICK = 2.5, 0.35, 0.95  # p = c * 2.5 / (1 + 0.35 (pos - 1))
 SAVE_AFTER_CLICK, SAVE_WITHOUT_CLICK, HIDE_WITHOUT_CLICK = 0.35, 0.03, 0.025
-BUYER_SHARE, PURCHASE_PER_CLICK, REFUND_SHARE = 0.08, 0.03, 0.15
+BUYER_SHARE, PURCHASE_PER_CLICK, REFUND_SHARE = 0.3, 0.03, 0.15
 VIDEO_SHARE = 0.2
 
 # Id widths: ids are text, but fixed widths keep them sortable and the limits explicit.
 USER_DIGITS, PIN_DIGITS, EVENT_DIGITS, TRANSACTION_DIGITS, DAY_DIGITS = 8, 7, 9, 7, 4
 
+
+@dataclass(frozen=True)
+class IdWidths:
+    """Digits of each id. At scale event and transaction ids carry their day's number too, so
+    a day's ids never depend on another day; compact ids (the small profiles, written whole)
+    are numbered through the data set."""
+
+    user: int
+    pin: int
+    event: int
+    transaction: int
+
+
+SCALE_IDS = IdWidths(USER_DIGITS, PIN_DIGITS, EVENT_DIGITS, TRANSACTION_DIGITS)
+COMPACT_IDS = IdWidths(user=4, pin=5, event=7, transaction=5)
+
 # Random streams: np.random.default_rng([seed, stream, ...]).
-_BASE_COHORT, _SIGNUPS, _PINS, _DAY, _LATE_BATCH = 1, 2, 3, 4, 5
+_BASE_COHORT, _SIGNUPS, _PINS, _DAY, _LATE_BATCH, _TIES = 1, 2, 3, 4, 5, 6
 _SESSIONS, _BEHAVIOUR, _LATE, _TRANSACTIONS, _TRAPS = 0, 1, 2, 3, 4
 _ATTRIBUTES, _DELIVERY = 0, 1
 
-TRAP_NAMES = (
-    "exact_duplicate_events",
-    "retried_events",
-    "late_events",
-    "sessions_at_utc_midnight",
-    "events_local_date_differs_from_utc",
-    "duplicate_users",
-    "duplicate_pins",
-    "duplicate_transactions",
-    "refunds",
-    "assigned_twice_same_variant",
-    "assigned_to_two_variants",
-    "assigned_after_end",
-)
+TRAP_NAMES = tuple(TRAPS)
 
 
-# --------------------------------------------------------------------------------------------
-# Parameters
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One arm. The multipliers scale the per-impression click, save and hide probabilities."""
-
-    name: str
-    traffic_share: float
-    is_control: bool = False
-    click_multiplier: float = 1.0
-    save_multiplier: float = 1.0
-    hide_multiplier: float = 1.0
-
-
-@dataclass(frozen=True)
-class ExperimentSpec:
-    """The experiment: runs over UTC days [start_day, start_day + n_days) of the data set."""
-
-    experiment_id: str = EXPERIMENT_ID
-    start_day: int = EXPERIMENT_START_DAY
-    n_days: int = EXPERIMENT_DAYS
-    variants: tuple[Variant, ...] = (
-        Variant("control", 0.5, is_control=True),
-        Variant(
-            "treatment",
-            0.5,
-            click_multiplier=MULTIPLIERS["click"],
-            save_multiplier=MULTIPLIERS["save"],
-            hide_multiplier=MULTIPLIERS["hide"],
-        ),
-    )
-
-    @property
-    def end_day(self) -> int:
-        """The first day after the window."""
-        return self.start_day + self.n_days
-
-
-@dataclass(frozen=True)
-class TrapRates:
-    """How often each trap is planted. Rates are shares of the rows (or sessions, users) they
-    apply to; 0 turns a trap off."""
-
-    exact_duplicate_events: float = 0.002
-    retried_events: float = 0.002  # re-sent 5-240 s later, same event_id
-    late_sessions: float = 0.002  # sessions of day d - k delivered in day d's file
-    max_lateness_days: int = MAX_LATENESS_DAYS
-    sessions_at_utc_midnight: float = 0.0005
-    bad_rows: float = 0.001  # per table, split evenly over the table's DEFECTS reasons
-    bad_variant_rows: int = 1  # a declared variant with an invalid traffic_share
-    duplicate_users: float = 0.002
-    duplicate_pins: float = 0.002
-    duplicate_transactions: float = 0.01
-    assigned_twice_same_variant: float = 0.002
-    assigned_to_two_variants: float = 0.002
-    assigned_after_end: float = 0.01  # of the unassigned users active the day after the end
-
-
-# Clean data: every trap off (max_lateness_days only bounds late sessions, which are off too).
-NO_TRAPS = TrapRates(
-    **{f.name: type(f.default)(0) for f in fields(TrapRates) if f.name != "max_lateness_days"}
-)
-
-
-@dataclass(frozen=True)
-class GeneratorConfig:
-    """Everything a data set depends on; stored in generation.json so appends continue it."""
-
-    users: int  # the base cohort; DAILY_SIGNUP_SHARE * users more sign up every day
-    seed: int
-    start: date = DEFAULT_START
-    events_per_user_day: float = EVENTS_PER_USER_DAY  # mean of an established user per day
-    pins: int | None = None  # default: max(200, users // 2)
-    experiment: ExperimentSpec | None = field(default_factory=ExperimentSpec)
-    traps: TrapRates = field(default_factory=TrapRates)
-
-    @property
-    def n_pins(self) -> int:
-        return self.pins if self.pins is not None else max(200, self.users // 2)
-
-    @property
-    def daily_signups(self) -> int:
-        return round(self.users * DAILY_SIGNUP_SHARE)
-
-    @property
-    def start_ms(self) -> int:
-        return _epoch_ms(self.start)
-
-    def day_ms(self, day: int) -> int:
-        return self.start_ms + day * DAY_MS
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["start"] = self.start.isoformat()
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping) -> GeneratorConfig:
-        experiment = data["experiment"]
-        if experiment is not None:
-            variants = tuple(Variant(**v) for v in experiment["variants"])
-            experiment = ExperimentSpec(**{**experiment, "variants": variants})
-        return cls(
-            **{
-                **data,
-                "start": date.fromisoformat(data["start"]),
-                "experiment": experiment,
-                "traps": TrapRates(**data["traps"]),
-            }
-        )
+def _zipf_weights(n: int, s: float) -> np.ndarray:
+    w = 1.0 / np.arange(1, n + 1) ** s
+    return w / w.sum()
 
 
 def _validate(config: GeneratorConfig, days: int) -> None:
@@ -296,10 +172,20 @@ def _validate(config: GeneratorConfig, days: int) -> None:
         raise ValueError("at most 10^8 users and 10^7 pins: ask for fewer --users")
     if days >= 10**DAY_DIGITS:
         raise ValueError(f"at most {10**DAY_DIGITS - 1} days")
+    if not 0 <= config.ghost_users <= config.users:
+        raise ValueError("ghost_users must be between 0 and --users")
+    if config.compact_ids and (config.daily_signups or total_users >= 10**COMPACT_IDS.user):
+        raise ValueError("compact ids are for small data sets signing up inside the window")
     rates = asdict(config.traps)
     bad = [name for name, rate in rates.items() if isinstance(rate, float) and not 0 <= rate < 1]
+    bad += [name for name, count in rates.items() if isinstance(count, int) and count < 0]
     if bad:
-        raise ValueError(f"trap rates must be in [0, 1): {', '.join(bad)}")
+        raise ValueError(f"trap rates must be in [0, 1) and counts >= 0: {', '.join(bad)}")
+    unknown = [(t, r) for t, r, _ in config.traps.bad_row_counts if (t, r) not in DEFECTS]
+    if unknown:
+        raise ValueError(f"no bad-row recipe for {unknown}: see world.DEFECTS")
+    if set(config.spellings) - set(SPELLINGS) or len(config.spellings) != len(PLATFORM_NAMES):
+        raise ValueError(f"spellings: one of {sorted(SPELLINGS)} per platform {PLATFORM_NAMES}")
     if config.traps.max_lateness_days < 1:
         raise ValueError("max_lateness_days must be at least 1")
     experiment = config.experiment
@@ -358,45 +244,80 @@ def _empty_batch(name: str, day_index: int | None) -> dict:
         "expected_duplicates": {t: 0 for t in RAW_COLUMNS},
         "expected_rejects": {t: {} for t in RAW_COLUMNS},
         "traps": {name: 0 for name in TRAP_NAMES},
+        "examples": {},  # trap -> {"event_ids": [...], ...}: a few of the rows, for readers
     }
 
 
+def _example(batch: dict, trap: str, key: str, ids: Iterable[str]) -> None:
+    listed = batch["examples"].setdefault(trap, {}).setdefault(key, [])
+    listed += list(ids)[: EXAMPLE_IDS - len(listed)]
+
+
 def _totals(batches: Sequence[Mapping]) -> dict:
-    """The manifest: the sum over batches, in seed_data.Manifest's field names."""
+    """The manifest: the sum over batches; each trap with its description and example ids."""
     rejects: dict[str, Counter[str]] = {t: Counter() for t in RAW_COLUMNS}
     totals = {
         "raw_rows": Counter(),
         "expected_duplicates": Counter(),
         "traps": Counter(),
     }
+    examples: dict[str, dict] = {name: {} for name in TRAP_NAMES}
     for batch in batches:
         for key, counter in totals.items():
             counter.update(batch[key])
         for table, reasons in batch["expected_rejects"].items():
             rejects[table].update(reasons)
+        for trap, found in batch["examples"].items():
+            for key, value in found.items():
+                if isinstance(value, list):
+                    listed = examples[trap].setdefault(key, [])
+                    listed += value[: EXAMPLE_IDS - len(listed)]
+                else:
+                    examples[trap].setdefault(key, value)
     return {
         "raw_rows": {t: totals["raw_rows"][t] for t in RAW_COLUMNS},
         "expected_rejects": {t: dict(sorted(rejects[t].items())) for t in RAW_COLUMNS},
         "expected_duplicates": {t: totals["expected_duplicates"][t] for t in RAW_COLUMNS},
-        "traps": {name: totals["traps"][name] for name in TRAP_NAMES},
+        "traps": {
+            name: {
+                "count": totals["traps"][name],
+                "description": TRAPS[name].description,
+                "table": TRAPS[name].table,
+                "effect": TRAPS[name].effect,
+                **examples[name],
+            }
+            for name in TRAP_NAMES
+        },
         "files": sum(len(b["files"]) for b in batches),
         "bytes": sum(b["bytes"] for b in batches),
     }
 
 
+def manifest(profile: str, batches: Sequence[Mapping], *, files: bool = True) -> dict:
+    """The one manifest schema (world.MANIFEST_FORMAT). Without `files` (the CSV profiles, whose
+    files are written whole) the batch and file bookkeeping is left out."""
+    totals = _totals(batches)
+    head = {"format": FORMAT, "profile": profile}
+    if not files:
+        return {**head, **{k: v for k, v in totals.items() if k not in ("files", "bytes")}}
+    return {**head, **totals}
+
+
 def read_state(out: Path) -> dict:
-    """generation.json of a generated directory."""
+    """The manifest of a generated directory."""
     path = Path(out) / STATE_FILE
     if not path.exists():
         raise ValueError(f"{path} not found: run `metricbook generate` into {out} first")
     state = json.loads(path.read_text())
-    if state.get("format") != FORMAT:
+    if state.get("format") != FORMAT or "config" not in state:
         raise ValueError(f"{path} was written by another generator version ({state.get('format')})")
     return state
 
 
 def _save_state(out: Path, state: dict) -> None:
-    state["manifest"] = _totals(state["batches"])
+    bookkeeping = {k: state[k] for k in ("config", "days", "late_batches", "batches")}
+    state.clear()
+    state.update({**manifest("scale", bookkeeping["batches"]), **bookkeeping})
     path = out / STATE_FILE
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json.dumps(state, indent=2) + "\n")
@@ -444,6 +365,35 @@ class ParquetSink:
         self.close()
 
 
+class TextSink(ParquetSink):
+    """Formats exactly as ParquetSink does but keeps the text in memory, table by table (the
+    small profiles, which datagen.seeds writes as CSV)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: dict[str, list[pd.DataFrame]] = {t: [] for t in RAW_COLUMNS}
+
+    def write(self, path: Path, frame: pd.DataFrame, select_sql: str) -> int:
+        self._con.register("frame", frame)
+        try:
+            text = self._con.execute(select_sql).df()
+        finally:
+            self._con.unregister("frame")
+        self._parts[path.parent.name].append(text)
+        return 0
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table's rows in delivery order, as text; null is the empty string."""
+        return {
+            table: pd.concat(
+                [pd.DataFrame(columns=columns), *self._parts[table]], ignore_index=True
+            )[columns]
+            .astype("string")
+            .fillna("")
+            for table, columns in RAW_COLUMNS.items()
+        }
+
+
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
@@ -468,15 +418,24 @@ def _offset_texts(colon: bool) -> list[str]:
 
 _LOCAL_MS = "epoch_ms(utc_ms + utc_offset_min * 60000::bigint)"
 _OFFSET_INDEX = "(utc_offset_min + 720) // 15 + 1"
+
+
+def _spelled_sql(name: str) -> str:
+    """The text of instant utc_ms in one of world.SPELLINGS."""
+    spelling = SPELLINGS[name]
+    if spelling.utc:
+        return f"strftime(epoch_ms(utc_ms), '{spelling.strftime()}') || 'Z'"
+    offsets = _sql_list(_offset_texts(colon=spelling.offset_colon))
+    return f"strftime({_LOCAL_MS}, '{spelling.strftime()}') || {offsets}[{_OFFSET_INDEX}]"
+
+
+# `style` is a row's index into SPELLING_NAMES.
 TIMESTAMP_SQL = (
-    "case style"
-    f" when {STYLE_UTC} then strftime(epoch_ms(utc_ms), '%Y-%m-%dT%H:%M:%S') || 'Z'"
-    f" when {STYLE_COMPACT_MS} then strftime({_LOCAL_MS}, '%Y-%m-%d %H:%M:%S.%g')"
-    f" || {_sql_list(_offset_texts(colon=False))}[{_OFFSET_INDEX}]"
-    f" else strftime({_LOCAL_MS}, '%Y-%m-%dT%H:%M:%S')"
-    f" || {_sql_list(_offset_texts(colon=True))}[{_OFFSET_INDEX}] end"
+    "case style "
+    + " ".join(f"when {i} then {_spelled_sql(name)}" for i, name in enumerate(SPELLING_NAMES))
+    + " end"
 )
-# seed_data's NO_OFFSET: the local wall-clock time, offset dropped.
+# world.NO_OFFSET: the local wall-clock time, offset dropped.
 NO_OFFSET_SQL = f"strftime({_LOCAL_MS}, '%Y-%m-%dT%H:%M:%S')"
 
 
@@ -484,21 +443,27 @@ def _id_sql(prefix: str, column: str, digits: int) -> str:
     return f"'{prefix}' || lpad(({column})::varchar, {digits}, '0')"
 
 
-def _user_id_sql(column: str) -> str:
-    return _id_sql("u", f"{column} + 1", USER_DIGITS)
+def _user_id_sql(column: str, ids: IdWidths) -> str:
+    return _id_sql("u", f"{column} + 1", ids.user)
 
 
-def _pin_id_sql(column: str) -> str:
-    return f"case when {column} >= 0 then {_id_sql('p', f'{column} + 1', PIN_DIGITS)} end"
+def _pin_id_sql(column: str, ids: IdWidths) -> str:
+    return f"case when {column} >= 0 then {_id_sql('p', f'{column} + 1', ids.pin)} end"
 
 
-def _column_sql(table: str, batch_prefix: str = "", experiment_id: str = "") -> dict[str, str]:
+def _column_sql(
+    table: str,
+    batch_prefix: str = "",
+    experiment_id: str = "",
+    countries: Sequence[str] = (),
+    ids: IdWidths = SCALE_IDS,
+) -> dict[str, str]:
     """The clean text of each raw column, from the numeric frame's columns."""
     if table == "raw_events":
         return {
-            "event_id": _id_sql(batch_prefix, "seq", EVENT_DIGITS),
-            "user_id": _user_id_sql("user_n"),
-            "pin_id": _pin_id_sql("pin_n"),
+            "event_id": _id_sql(batch_prefix, "seq", ids.event),
+            "user_id": _user_id_sql("user_n", ids),
+            "pin_id": _pin_id_sql("pin_n", ids),
             "event_type": f"{_sql_list(EVENT_TYPES)}[event_type + 1]",
             "surface": f"{_sql_list(SURFACE_NAMES)}[surface + 1]",
             "position": "case when slot > 0 then slot::varchar end",
@@ -506,27 +471,27 @@ def _column_sql(table: str, batch_prefix: str = "", experiment_id: str = "") -> 
         }
     if table == "raw_users":
         return {
-            "user_id": _user_id_sql("user_n"),
+            "user_id": _user_id_sql("user_n", ids),
             "signup_at": TIMESTAMP_SQL,
-            "country": f"{_sql_list(COUNTRY_NAMES)}[country + 1]",
+            "country": f"{_sql_list(countries)}[country + 1]",
             "platform": f"{_sql_list(PLATFORM_NAMES)}[platform + 1]",
         }
     if table == "raw_pins":
         return {
-            "pin_id": _pin_id_sql("pin_n"),
-            # seed_data's board: the creator's digits and the category's two.
-            "board_id": _id_sql("b", "user_n + 1", USER_DIGITS)
+            "pin_id": _pin_id_sql("pin_n", ids),
+            # a board: the creator's digits and the category's two
+            "board_id": _id_sql("b", "user_n + 1", ids.user)
             + " || lpad(category::varchar, 2, '0')",
-            "creator_id": _user_id_sql("user_n"),
+            "creator_id": _user_id_sql("user_n", ids),
             "category": f"{_sql_list(CATEGORIES)}[category + 1]",
             "is_video": "case when is_video then 'true' else 'false' end",
             "created_at": TIMESTAMP_SQL,
         }
     if table == "raw_transactions":
         return {
-            "transaction_id": _id_sql(batch_prefix, "seq", TRANSACTION_DIGITS),
-            "user_id": _user_id_sql("user_n"),
-            "pin_id": _pin_id_sql("pin_n"),
+            "transaction_id": _id_sql(batch_prefix, "seq", ids.transaction),
+            "user_id": _user_id_sql("user_n", ids),
+            "pin_id": _pin_id_sql("pin_n", ids),
             "amount_usd": "(cents // 100)::varchar || '.' || lpad((cents % 100)::varchar, 2, '0')",
             "status": f"{_sql_list(STATUSES)}[status + 1]",
             "transacted_at": TIMESTAMP_SQL,
@@ -534,7 +499,7 @@ def _column_sql(table: str, batch_prefix: str = "", experiment_id: str = "") -> 
     if table == "raw_experiment_assignments":
         return {
             "experiment_id": _sql_text(experiment_id),
-            "user_id": _user_id_sql("user_n"),
+            "user_id": _user_id_sql("user_n", ids),
             "variant": "variant_name",
             "assigned_at": TIMESTAMP_SQL,
         }
@@ -543,7 +508,7 @@ def _column_sql(table: str, batch_prefix: str = "", experiment_id: str = "") -> 
 
 @dataclass(frozen=True)
 class _Defect:
-    """One spelling of a seed_data.DEFECTS recipe: the columns it overrides."""
+    """One spelling of a world.DEFECTS recipe: the columns it overrides."""
 
     code: int
     reason: str
@@ -551,8 +516,8 @@ class _Defect:
 
 
 def _defects(table: str) -> list[_Defect]:
-    """Every spelling of the table's recipes; a list value or UNPARSEABLE is cycled through like
-    seed_data._bad_row does, each spelling getting its own code (0 means a clean row)."""
+    """Every spelling of the table's recipes (a list value or UNPARSEABLE cycled through), each
+    getting its own code (0 means a clean row)."""
     defects = []
     for (recipe_table, reason), recipe in DEFECTS.items():
         if recipe_table != table:
@@ -576,7 +541,7 @@ def _reasons(table: str) -> list[str]:
     return list(dict.fromkeys(d.reason for d in _defects(table)))
 
 
-def _select_sql(table: str, **context: str) -> str:
+def _select_sql(table: str, **context: object) -> str:
     """SELECT of the raw columns in contract order; a row with a defect code gets its recipe."""
     clean = _column_sql(table, **context)
     defects = _defects(table)
@@ -603,20 +568,16 @@ def _select_sql(table: str, **context: str) -> str:
 # Clocks
 
 
-def _epoch_ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
-
-
 class _Offsets:
     """UTC offset in minutes of every zone at every UTC hour of a range (a table lookup).
 
     The shipped zones change offset only on whole UTC hours, and at most once a day.
     """
 
-    def __init__(self, first_ms: int, last_ms: int) -> None:
+    def __init__(self, first_ms: int, last_ms: int, zones: Sequence[str]) -> None:
         self.first_hour = first_ms // HOUR_MS - 48
         n_hours = last_ms // HOUR_MS + 48 - self.first_hour
-        self.table = np.stack([self._zone_hours(zone, n_hours) for zone in ZONES])
+        self.table = np.stack([self._zone_hours(zone, n_hours) for zone in zones])
         assert (self.table % 15 == 0).all(), "offsets must be whole quarter hours"
 
     def _zone_hours(self, zone: str, n_hours: int) -> np.ndarray:
@@ -660,6 +621,7 @@ class _Users:
     favourites: np.ndarray  # (n, 3) category indices
     is_buyer: np.ndarray
     variant_draw: np.ndarray  # uniform draw that places the user in an arm
+    is_ghost: np.ndarray  # signed up, never active
 
     def __len__(self) -> int:
         return len(self.signup_ms)
@@ -677,6 +639,29 @@ def _lognormal_mu(mean: float) -> float:
     return math.log(mean / kept) - s * s / 2
 
 
+@dataclass(frozen=True)
+class _Geography:
+    """A config's countries, and its zones numbered country by country."""
+
+    countries: tuple[str, ...]
+    shares: np.ndarray
+    zones: tuple[str, ...]
+    zone_first: np.ndarray  # index of each country's first zone
+    zone_count: np.ndarray
+
+    @classmethod
+    def of(cls, countries: Countries | Mapping) -> _Geography:
+        names = tuple(countries)
+        count = np.array([len(countries[c][1]) for c in names])
+        return cls(
+            countries=names,
+            shares=np.array([countries[c][0] for c in names]),
+            zones=tuple(zone for c in names for zone in countries[c][1]),
+            zone_first=np.cumsum(count) - count,
+            zone_count=count,
+        )
+
+
 def _draw_users(
     rng: np.random.Generator,
     n: int,
@@ -685,9 +670,18 @@ def _draw_users(
     config: GeneratorConfig,
 ) -> dict[str, np.ndarray]:
     mean_sessions = config.events_per_user_day / expected_events_per_session()
-    country = rng.choice(len(COUNTRY_NAMES), n, p=COUNTRY_SHARES / COUNTRY_SHARES.sum())
-    zone = _ZONE_FIRST[country] + (rng.random(n) * _ZONE_COUNT[country]).astype(np.int64)
-    sessions = rng.lognormal(_lognormal_mu(mean_sessions), ACTIVITY_SIGMA, n)
+    geography = _Geography.of(config.countries)
+    shares = geography.shares
+    country = rng.choice(len(geography.countries), n, p=shares / shares.sum())
+    zone = geography.zone_first[country] + (rng.random(n) * geography.zone_count[country]).astype(
+        np.int64
+    )
+    mu = _lognormal_mu(mean_sessions)
+    sessions = rng.lognormal(mu, ACTIVITY_SIGMA, n)
+    # Heavy users browse more and click less per impression (a factor of mean 1), so the mean of
+    # user CTRs is not the pooled CTR, as in real feeds.
+    tilt = CLICK_ACTIVITY_ELASTICITY * (np.log(sessions) - mu)
+    browsing = np.exp(tilt - (CLICK_ACTIVITY_ELASTICITY * ACTIVITY_SIGMA) ** 2 / 2)
     category_weights = _zipf_weights(len(CATEGORIES), CATEGORY_ZIPF)
     users = {
         "signup_ms": rng.integers(signup_from_ms, signup_to_ms, n),
@@ -695,7 +689,7 @@ def _draw_users(
         "zone": zone.astype(np.int16),
         "platform": rng.choice(len(PLATFORM_NAMES), n, p=PLATFORM_SHARES).astype(np.int8),
         "sessions_per_day": np.minimum(sessions, ACTIVITY_CAP * mean_sessions),
-        "click_propensity": rng.beta(*CLICK_BETA, n),
+        "click_propensity": rng.beta(*CLICK_BETA, n) * browsing,
         "favourites": rng.choice(len(CATEGORIES), (n, 3), p=category_weights).astype(np.int8),
         "is_buyer": rng.random(n) < BUYER_SHARE,
         "variant_draw": rng.random(n),
@@ -714,7 +708,23 @@ def _build_users(config: GeneratorConfig, last_day: int) -> _Users:
         start,
         config,
     )
+    if config.signup_days is not None:
+        # Front-loaded signups inside the window: large early cohorts, immature late ones.
+        rng = _rng(config.seed, _BASE_COHORT, _SIGNUPS)
+        signup_day = np.minimum(
+            rng.exponential(config.signup_days / 2.2, config.users), config.signup_days - 1
+        ).astype(np.int64)
+        if config.ghost_users and config.experiment is not None:
+            # a ghost is assigned server-side at the start, so it signed up before
+            ghosts = slice(config.users - config.ghost_users, config.users)
+            signup_day[ghosts] = np.minimum(signup_day[ghosts], config.experiment.start_day - 1)
+        base["signup_ms"] = start + signup_day * DAY_MS + rng.integers(0, DAY_MS, config.users)
+        base["signup_day"] = signup_day.astype(np.int32)
+    # At scale the user index follows signup order; a cohort signing up inside the window keeps
+    # its draw order, as users of a small data set do.
     order = np.argsort(base["signup_ms"], kind="stable")
+    if config.signup_days is not None:
+        order = np.arange(config.users)
     cohorts = [{k: v[order] for k, v in base.items()}]
     for day in range(last_day + 1):
         rng = _rng(config.seed, _SIGNUPS, day, _ATTRIBUTES)
@@ -723,7 +733,11 @@ def _build_users(config: GeneratorConfig, last_day: int) -> _Users:
         )
         order = np.argsort(cohort["signup_ms"], kind="stable")
         cohorts.append({k: v[order] for k, v in cohort.items()})
-    return _Users(**{k: np.concatenate([c[k] for c in cohorts]) for k in cohorts[0]})
+    users = {k: np.concatenate([c[k] for c in cohorts]) for k in cohorts[0]}
+    # Ghosts: the last users of the base cohort.
+    users["is_ghost"] = np.zeros(len(users["signup_ms"]), dtype=bool)
+    users["is_ghost"][config.users - config.ghost_users : config.users] = True
+    return _Users(**users)
 
 
 def _eligible(config: GeneratorConfig, day: int) -> int:
@@ -755,8 +769,12 @@ def _build_pins(config: GeneratorConfig, users: _Users) -> _Pins:
     creators = max(1, min(config.users, config.users // 20))
     creator = rng.choice(creators, n, p=_zipf_weights(creators, CREATOR_ZIPF))
     is_video = rng.random(n) < VIDEO_SHARE
-    # A pin is created after its creator signed up and before day 0.
+    # A pin is created after its creator signed up and before day 0 (a creator who signs up
+    # inside the window brought pins made elsewhere, up to PIN_AGE_DAYS old).
     signup = users.signup_ms[creator]
+    signup = np.where(
+        signup < config.start_ms - DAY_MS, signup, config.start_ms - PIN_AGE_DAYS * DAY_MS
+    )
     created = signup + (rng.random(n) * (config.start_ms - DAY_MS - signup)).astype(np.int64)
     rank = rng.permutation(n)  # popularity order inside a category, unrelated to the id
     by_key = np.lexsort((rank, category))
@@ -785,15 +803,32 @@ class _World:
     pins: _Pins
     offsets: _Offsets
     last_day: int
+    geography: _Geography
+    spellings: np.ndarray  # platform -> index into SPELLING_NAMES
+    budget: _Budget  # exact trap counts still to plant
+    ids: IdWidths
+    numbered: dict[str, int] = field(default_factory=dict)  # compact ids handed out so far
+    late_assigned: np.ndarray = field(init=False)  # assigned after the end (at most once each)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "late_assigned", np.zeros(len(self.users), dtype=bool))
+
+    # staged saves so far (user_n, pin_n, utc_ms), kept only to plant the category ties
+    saves: list[tuple[np.ndarray, ...]] = field(default_factory=list)
 
 
-def _build_world(config: GeneratorConfig, last_day: int) -> _World:
+def _build_world(config: GeneratorConfig, last_day: int, planted: Mapping | None = None) -> _World:
+    """Users, pins and clocks through last_day; `planted` is the manifest so far (appends)."""
     users = _build_users(config, last_day)
     pins = _build_pins(config, users)
     first = min(int(users.signup_ms.min()), int(pins.created_ms.min()))
     # Refunds land up to 6 days after a purchase; leave room past the last day.
-    offsets = _Offsets(first, config.day_ms(last_day + 10))
-    return _World(config, users, pins, offsets, last_day)
+    geography = _Geography.of(config.countries)
+    offsets = _Offsets(first, config.day_ms(last_day + 10), geography.zones)
+    spellings = np.array([SPELLING_NAMES.index(s) for s in config.spellings], dtype=np.int8)
+    budget = _Budget(config.traps, planted)
+    ids = COMPACT_IDS if config.compact_ids else SCALE_IDS
+    return _World(config, users, pins, offsets, last_day, geography, spellings, budget, ids)
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -839,9 +874,12 @@ def _session_counts(world: _World, day: int, rng: np.random.Generator) -> np.nda
     config, users = world.config, world.users
     n = _eligible(config, day)
     weekday = (config.start + timedelta(days=day)).weekday()
-    rate = users.sessions_per_day[:n] * _activity_factor(users.signup_day[:n], day)
-    counts = rng.poisson(rate * WEEKDAY_FACTOR[weekday])
-    counts[users.signup_day[:n] == day] += 1  # a new user's first session
+    signup_day = users.signup_day[:n]
+    rate = users.sessions_per_day[:n] * _activity_factor(np.minimum(signup_day, day), day)
+    # Not signed up yet (base cohorts that join inside the window) or a ghost: no sessions.
+    absent = (signup_day > day) | users.is_ghost[:n]
+    counts = rng.poisson(np.where(absent, 0.0, rate) * WEEKDAY_FACTOR[weekday])
+    counts[(signup_day == day) & ~absent] += 1  # a new user's first session
     return counts
 
 
@@ -1057,16 +1095,85 @@ class _Planted:
     duplicates: int = 0
     retries: int = 0
     rejects: Counter = field(default_factory=Counter)
+    copied: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # duplicated rows
+
+
+class _Budget:
+    """What each trap still has to plant. An int in TrapRates (and each bad_row_counts entry)
+    is an exact total, used up as it is planted, a quarter per day at most (so the planted rows
+    spread over the first days; the base batch, written once, takes all); a float is a rate,
+    drawn afresh per batch."""
+
+    SPREAD = 4
+    whole = False  # set while the base batch is planted
+
+    def __init__(self, traps: TrapRates, planted: Mapping | None = None) -> None:
+        planted = planted or {"traps": {}, "expected_rejects": {}}
+        self.traps = traps
+        self.left: dict[object, int] = {}
+        self.per_batch: dict[object, int] = {}
+        totals = {}
+        for f in fields(TrapRates):
+            value = getattr(traps, f.name)
+            if f.name in TRAPS and isinstance(value, int):
+                totals[f.name] = value
+                self.left[f.name] = value - planted["traps"].get(f.name, {}).get("count", 0)
+        for table, reason, count in traps.bad_row_counts:
+            totals[(table, reason)] = count
+            done = planted["expected_rejects"].get(table, {}).get(reason, 0)
+            self.left[(table, reason)] = count - done
+        self.per_batch = {key: max(1, math.ceil(n / self.SPREAD)) for key, n in totals.items()}
+
+    def count(self, rng: np.random.Generator, trap: str | None, n: int) -> int:
+        """How many of n candidate rows get the trap."""
+        if trap is None:
+            return 0
+        if trap in self.left:
+            return self._take(trap, n)
+        return int(rng.binomial(n, getattr(self.traps, trap)))
+
+    def pick(self, rng: np.random.Generator, trap: str, candidates: np.ndarray) -> np.ndarray:
+        """The candidates that get the trap (in candidate order)."""
+        if trap in self.left:
+            return np.sort(
+                candidates[_sample(rng, len(candidates), self._take(trap, len(candidates)))]
+            )
+        return candidates[rng.random(len(candidates)) < getattr(self.traps, trap)]
+
+    def bad_rows(self, rng: np.random.Generator, table: str, n: int, n_sources: int) -> dict:
+        """reason -> how many bad rows among n rows, from at most n_sources source rows."""
+        reasons = _reasons(table)
+        if any(t == table for t, _, _ in self.traps.bad_row_counts):
+            counts = {}
+            for reason in [r for r in reasons if (table, r) in self.left]:
+                counts[reason] = self._take((table, reason), n_sources - sum(counts.values()))
+            return counts
+        n_bad = min(int(rng.binomial(n, self.traps.bad_rows)), n_sources) if reasons else 0
+        per_reason = rng.multinomial(n_bad, [1 / len(reasons)] * len(reasons)) if reasons else []
+        return dict(zip(reasons, (int(c) for c in per_reason), strict=True))
+
+    def after_end(self, day: int, end_day: int) -> bool:
+        """Whether day plants assignments after the end: the day after it at a rate; with an
+        exact count, every later day until it is used up (few users are still unassigned)."""
+        if "assigned_after_end" in self.left:
+            return day >= end_day and self.left["assigned_after_end"] > 0
+        return day == end_day
+
+    def _take(self, key: object, available: int) -> int:
+        limit = self.left[key] if self.whole else self.per_batch[key]
+        k = max(0, min(self.left[key], available, limit))
+        self.left[key] -= k
+        return k
 
 
 def _plant(
     table: str,
     columns: dict[str, np.ndarray],
     rng: np.random.Generator,
+    budget: _Budget,
     *,
-    duplicate_rate: float,
-    bad_rate: float,
-    retry_rate: float = 0.0,
+    duplicate_trap: str | None,
+    retry_trap: str | None = None,
     sources: np.ndarray | None = None,
     bad_sources: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], _Planted]:
@@ -1081,20 +1188,20 @@ def _plant(
     sources = np.arange(n) if sources is None else sources
     bad_sources = sources if bad_sources is None else bad_sources
     planted = _Planted()
-    n_dup = int(rng.binomial(len(sources), duplicate_rate))
-    n_retry = int(rng.binomial(len(sources), retry_rate))
+    n_dup = budget.count(rng, duplicate_trap, len(sources))
+    n_retry = budget.count(rng, retry_trap, len(sources) - n_dup)
     picked = sources[_sample(rng, len(sources), n_dup + n_retry)]
     dup_src, retry_src = picked[:n_dup], picked[n_dup:]
-    reasons = _reasons(table)
-    n_bad = min(int(rng.binomial(n, bad_rate)), len(bad_sources)) if reasons else 0
+    per_reason = budget.bad_rows(rng, table, n, len(bad_sources))
+    n_bad = sum(per_reason.values())
     bad_src = bad_sources[_sample(rng, len(bad_sources), n_bad)]
-    per_reason = rng.multinomial(n_bad, [1 / len(reasons)] * len(reasons)) if reasons else []
     bad_code = [np.zeros(0, np.int16)]
-    for reason, count in zip(reasons, per_reason, strict=True):
+    for reason, count in per_reason.items():
         codes = [d.code for d in _defects(table) if d.reason == reason]
         bad_code.append(np.array(codes, np.int16)[rng.integers(0, len(codes), count)])
         planted.rejects[reason] += int(count)
     planted.duplicates, planted.retries = n_dup, n_retry
+    planted.copied = picked
 
     positions = np.concatenate(
         [
@@ -1120,13 +1227,33 @@ def _sample(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     return rng.choice(n, k, replace=False) if k else np.zeros(0, np.int64)
 
 
-def _record(batch: dict, table: str, planted: _Planted, duplicate_trap: str | None) -> None:
+def _record(
+    batch: dict,
+    table: str,
+    planted: _Planted,
+    duplicate_trap: str | None,
+    ids: Callable[[np.ndarray], list[str]] | None = None,
+    retry_trap: str | None = None,
+) -> None:
+    """Count what _plant planted; `ids` (the key of every source row) names a few examples."""
     batch["expected_duplicates"][table] += planted.duplicates + planted.retries
     rejects = Counter(batch["expected_rejects"][table])
     rejects.update(planted.rejects)
     batch["expected_rejects"][table] = {k: v for k, v in sorted(rejects.items()) if v}
-    if duplicate_trap:
-        batch["traps"][duplicate_trap] += planted.duplicates
+    key = f"{table.removeprefix('raw_').removesuffix('s')}_ids"
+    for trap, rows in (
+        (duplicate_trap, planted.copied[: planted.duplicates]),
+        (retry_trap, planted.copied[planted.duplicates :]),
+    ):
+        if trap:
+            batch["traps"][trap] += len(rows)
+            if ids is not None and len(rows):
+                _example(batch, trap, key, ids(np.sort(rows)[:EXAMPLE_IDS]))
+
+
+def _ids(prefix: str, numbers: Iterable[int], digits: int) -> list[str]:
+    """The text ids _id_sql writes, in Python (for the manifest's examples)."""
+    return [f"{prefix}{int(n):0{digits}d}" for n in numbers]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1138,17 +1265,18 @@ def _frame(world: _World, columns: dict[str, np.ndarray], zone_user: np.ndarray)
     users = world.users
     frame = dict(columns)
     frame["utc_offset_min"] = world.offsets.minutes(users.zone[zone_user], columns["utc_ms"])
-    frame["style"] = PLATFORM_STYLE[users.platform[zone_user]]
+    frame["style"] = world.spellings[users.platform[zone_user]]
     frame.setdefault("defect", np.zeros(len(zone_user), np.int16))
     return pd.DataFrame(frame)
 
 
-def _local_date_moved(frame: pd.DataFrame) -> int:
-    """Rows whose text shows a local date other than the UTC date (the UTC-date trap)."""
+def _local_date_moved(frame: pd.DataFrame) -> np.ndarray:
+    """Clean rows whose text shows a local date other than the UTC date (the UTC-date trap)."""
     utc_ms = frame["utc_ms"].to_numpy()
     local_ms = utc_ms + frame["utc_offset_min"].to_numpy().astype(np.int64) * 60_000
-    moved = (local_ms // DAY_MS != utc_ms // DAY_MS) & (frame["style"].to_numpy() != STYLE_UTC)
-    return int(moved.sum())
+    spelled_utc = SPELLING_IS_UTC[frame["style"].to_numpy()]
+    clean = frame["defect"].to_numpy() == 0
+    return (local_ms // DAY_MS != utc_ms // DAY_MS) & ~spelled_utc & clean
 
 
 def _write(
@@ -1167,6 +1295,7 @@ def _write_base(world: _World, sink: ParquetSink, out: Path) -> dict:
     batch = _empty_batch("base", None)
     rng = _rng(config.seed, _BASE_COHORT, _DELIVERY)
     traps = config.traps
+    world.budget.whole = True
 
     _write_users(world, np.arange(config.users, dtype=np.int32), batch, rng, sink, out)
 
@@ -1179,11 +1308,17 @@ def _write_base(world: _World, sink: ParquetSink, out: Path) -> dict:
         "utc_ms": pins.created_ms,
     }
     columns, planted = _plant(
-        "raw_pins", columns, rng, duplicate_rate=traps.duplicate_pins, bad_rate=traps.bad_rows
+        "raw_pins", columns, rng, world.budget, duplicate_trap="duplicate_pins"
     )
-    _record(batch, "raw_pins", planted, "duplicate_pins")
+    _record(
+        batch,
+        "raw_pins",
+        planted,
+        "duplicate_pins",
+        lambda rows: _ids("p", rows + 1, world.ids.pin),
+    )
     frame = _frame(world, columns, columns["user_n"])
-    _write(sink, out, batch, "raw_pins", frame, _select_sql("raw_pins"))
+    _write(sink, out, batch, "raw_pins", frame, _select_sql("raw_pins", ids=world.ids))
 
     experiments, variants = _experiment_frames(config)
     for table, frame in (("raw_experiments", experiments), ("raw_experiment_variants", variants)):
@@ -1191,6 +1326,7 @@ def _write_base(world: _World, sink: ParquetSink, out: Path) -> dict:
     if config.experiment is not None and traps.bad_variant_rows:
         rejects = {"invalid_traffic_share": traps.bad_variant_rows}
         batch["expected_rejects"]["raw_experiment_variants"] = rejects
+    world.budget.whole = False
     return batch
 
 
@@ -1211,7 +1347,7 @@ def _experiment_frames(config: GeneratorConfig) -> tuple[pd.DataFrame, pd.DataFr
         [experiment.experiment_id, v.name, str(v.is_control).lower(), _share_text(v.traffic_share)]
         for v in experiment.variants
     ]
-    # seed_data._bad_row's variant recipe: an extra declared arm whose share is not a number.
+    # The variants' bad-row recipe: an extra declared arm whose share is not a number.
     bad_share = DEFECTS[("raw_experiment_variants", "invalid_traffic_share")]["traffic_share"]
     rows += [
         [experiment.experiment_id, f"holdout_{k}", "false", str(bad_share)]
@@ -1244,7 +1380,7 @@ def _generate_day(
     starts = _session_starts(world, day, session_user, rng)
     trap_rng = _rng(seed, _DAY, day, _TRAPS)
     established = np.flatnonzero(users.signup_day[session_user] < day)
-    midnight = established[trap_rng.random(len(established)) < traps.sessions_at_utc_midnight]
+    midnight = world.budget.pick(trap_rng, "sessions_at_utc_midnight", established)
     starts[midnight] = config.day_ms(day)
     batch["traps"]["sessions_at_utc_midnight"] += len(midnight)
     order = np.argsort(starts, kind="stable")
@@ -1265,11 +1401,24 @@ def _generate_day(
         new = ~assigned[first_user]
         assignments = (first_user[new], starts[first_index[new]])
         assigned[first_user[new]] = True
-    elif experiment is not None and day == experiment.end_day:
-        never = ~assigned[first_user]
-        chosen = never & (trap_rng.random(len(first_user)) < traps.assigned_after_end)
+        if day == experiment.start_day:
+            # Ghosts are assigned server-side at the start and never show up.
+            ghosts = np.flatnonzero(users.is_ghost).astype(np.int32)
+            at = config.day_ms(day) + (10 + np.arange(len(ghosts))) * HOUR_MS
+            assignments = (
+                np.concatenate([assignments[0], ghosts]),
+                np.concatenate([assignments[1], at]),
+            )
+            assigned[ghosts] = True
+            batch["traps"]["assigned_without_activity"] += len(ghosts)
+            _example(batch, "assigned_without_activity", "user_ids", _user_ids(world, ghosts))
+    elif experiment is not None and world.budget.after_end(day, experiment.end_day):
+        never = np.flatnonzero(~assigned[first_user] & ~world.late_assigned[first_user])
+        chosen = world.budget.pick(trap_rng, "assigned_after_end", never)
+        world.late_assigned[first_user[chosen]] = True
         assignments = (first_user[chosen], starts[first_index[chosen]])
-        batch["traps"]["assigned_after_end"] += int(chosen.sum())
+        batch["traps"]["assigned_after_end"] += len(chosen)
+        _example(batch, "assigned_after_end", "user_ids", _user_ids(world, first_user[chosen]))
 
     rng = _rng(seed, _DAY, day, _BEHAVIOUR)
     multipliers = _multipliers(world, day, session_user, assigned)
@@ -1303,40 +1452,104 @@ def _write_events(
     sink: ParquetSink,
     out: Path,
 ) -> None:
-    traps = world.config.traps
     n, n_late = len(events), len(late)
     regular, delayed = _event_columns(events), _event_columns(late)
     # Late events arrive anywhere in the file; every delivered event gets the next sequence id.
     where = np.insert(np.arange(n), rng.integers(0, n + 1, n_late), n + np.arange(n_late))
     columns = {k: np.concatenate([regular[k], delayed[k]])[where] for k in regular}
-    columns["seq"] = np.arange(n + n_late, dtype=np.int64)
+    batch_prefix, columns["seq"] = _numbering(world, "raw_events", n + n_late, "e" + prefix)
     is_regular = where < n
     pin_events = np.flatnonzero(columns["event_type"] != APP_OPEN)
+    seq = columns["seq"]
     columns, planted = _plant(
         "raw_events",
         columns,
         rng,
-        duplicate_rate=traps.exact_duplicate_events,
-        retry_rate=traps.retried_events,
-        bad_rate=traps.bad_rows,
+        world.budget,
+        duplicate_trap="exact_duplicate_events",
+        retry_trap="retried_events",
         sources=np.flatnonzero(is_regular),
         bad_sources=pin_events[is_regular[pin_events]],
     )
-    _record(batch, "raw_events", planted, "exact_duplicate_events")
-    batch["traps"]["retried_events"] += planted.retries
-    batch["traps"]["late_events"] += n_late
-    frame = _frame(world, columns, columns["user_n"])
-    batch["traps"]["events_local_date_differs_from_utc"] += _local_date_moved(frame)
-    _write(
-        sink, out, batch, "raw_events", frame, _select_sql("raw_events", batch_prefix="e" + prefix)
+    _record(
+        batch,
+        "raw_events",
+        planted,
+        "exact_duplicate_events",
+        lambda rows: _ids(batch_prefix, seq[rows], world.ids.event),
+        retry_trap="retried_events",
     )
+    batch["traps"]["late_events"] += n_late
+    _write_event_frame(world, batch, columns, batch_prefix, sink, out)
+
+
+def _write_event_frame(
+    world: _World,
+    batch: dict,
+    columns: dict[str, np.ndarray],
+    batch_prefix: str,
+    sink: ParquetSink,
+    out: Path,
+) -> None:
+    """Write delivered events, counting (and naming a few of) the clock traps in them."""
+    frame = _frame(world, columns, columns["user_n"])
+    seq, utc_ms = frame["seq"].to_numpy(), frame["utc_ms"].to_numpy()
+    clean = frame["defect"].to_numpy() == 0
+    moved = _local_date_moved(frame)
+    batch["traps"]["offset_moves_utc_date"] += int(moved.sum())
+    _example(
+        batch, "offset_moves_utc_date", "event_ids", _event_ids(world, batch_prefix, seq, moved)
+    )
+    midnight = clean & (frame["event_type"].to_numpy() == APP_OPEN) & (utc_ms % DAY_MS == 0)
+    _example(
+        batch,
+        "sessions_at_utc_midnight",
+        "event_ids",
+        _event_ids(world, batch_prefix, seq, midnight),
+    )
+    if world.config.category_ties:
+        saves = clean & (frame["event_type"].to_numpy() == SAVE)
+        world.saves.append(
+            (frame["user_n"].to_numpy()[saves], frame["pin_n"].to_numpy()[saves], utc_ms[saves])
+        )
+    _write(
+        sink,
+        out,
+        batch,
+        "raw_events",
+        frame,
+        _select_sql("raw_events", batch_prefix=batch_prefix, ids=world.ids),
+    )
+
+
+def _event_ids(world: _World, batch_prefix: str, seq: np.ndarray, rows: np.ndarray) -> list[str]:
+    """The ids of a few selected rows, one per session (a session's events share its clock)."""
+    chosen = np.flatnonzero(rows)
+    session = np.cumsum(np.asarray(rows) == 0)[chosen]  # rows between two selected ones
+    first = chosen[np.unique(session, return_index=True)[1]]
+    return _ids(
+        batch_prefix, list(dict.fromkeys(seq[first].tolist()))[:EXAMPLE_IDS], world.ids.event
+    )
+
+
+def _user_ids(world: _World, user_n: np.ndarray) -> list[str]:
+    return _ids("u", user_n[:EXAMPLE_IDS] + 1, world.ids.user)
+
+
+def _numbering(world: _World, table: str, n: int, prefix: str) -> tuple[str, np.ndarray]:
+    """The id prefix and sequence numbers of a batch's n new rows of table."""
+    if world.config.compact_ids:
+        first = world.numbered.get(table, 0) + 1
+        world.numbered[table] = first + n - 1
+        return prefix[0], np.arange(first, first + n, dtype=np.int64)
+    return prefix, np.arange(n, dtype=np.int64)
 
 
 def _write_transactions(
     world: _World, day: int, batch: dict, events: _Events, prefix: str, sink: ParquetSink, out: Path
 ) -> None:
     """A few buyers purchase after a click; some purchases are refunded 1-6 days later."""
-    config, traps = world.config, world.config.traps
+    config = world.config
     rng = _rng(config.seed, _DAY, day, _TRANSACTIONS)
     buys = world.users.is_buyer[events.click_user] & (
         rng.random(len(events.click_user)) < PURCHASE_PER_CLICK
@@ -1353,21 +1566,30 @@ def _write_transactions(
         "status": np.repeat(np.array([0, 1], np.int8), [len(user), int(refunded.sum())]),
         "utc_ms": np.concatenate([at, refund_at]),
     }
-    columns["seq"] = np.arange(len(columns["utc_ms"]), dtype=np.int64)
+    batch_prefix, columns["seq"] = _numbering(
+        world, "raw_transactions", len(columns["utc_ms"]), "t" + prefix
+    )
     if len(columns["seq"]) >= 10**TRANSACTION_DIGITS:
         raise ValueError("too many transactions in one day: ask for fewer --users")
     batch["traps"]["refunds"] += int(refunded.sum())
+    seq = columns["seq"]
     columns, planted = _plant(
         "raw_transactions",
         columns,
         rng,
-        duplicate_rate=traps.duplicate_transactions,
-        bad_rate=traps.bad_rows,
+        world.budget,
+        duplicate_trap="duplicate_transactions",
         bad_sources=np.arange(len(user)),
     )
-    _record(batch, "raw_transactions", planted, "duplicate_transactions")
+    _record(
+        batch,
+        "raw_transactions",
+        planted,
+        "duplicate_transactions",
+        lambda rows: _ids(batch_prefix, seq[rows], world.ids.transaction),
+    )
     frame = _frame(world, columns, columns["user_n"])
-    sql = _select_sql("raw_transactions", batch_prefix="t" + prefix)
+    sql = _select_sql("raw_transactions", batch_prefix=batch_prefix, ids=world.ids)
     _write(sink, out, batch, "raw_transactions", frame, sql)
 
 
@@ -1388,7 +1610,7 @@ def _write_users(
     out: Path,
 ) -> None:
     """raw_users rows for these users (the base cohort, or a day's signups), traps planted."""
-    users, traps = world.users, world.config.traps
+    users = world.users
     columns = {
         "user_n": user_numbers,
         "utc_ms": users.signup_ms[user_numbers],
@@ -1396,11 +1618,28 @@ def _write_users(
         "platform": users.platform[user_numbers],
     }
     columns, planted = _plant(
-        "raw_users", columns, rng, duplicate_rate=traps.duplicate_users, bad_rate=traps.bad_rows
+        "raw_users", columns, rng, world.budget, duplicate_trap="duplicate_users"
     )
-    _record(batch, "raw_users", planted, "duplicate_users")
+    _record(
+        batch, "raw_users", planted, "duplicate_users", lambda r: _user_ids(world, user_numbers[r])
+    )
     frame = _frame(world, columns, columns["user_n"])
-    _write(sink, out, batch, "raw_users", frame, _select_sql("raw_users"))
+    moved = _local_date_moved(frame)
+    batch["traps"]["signup_offset_moves_utc_date"] += int(moved.sum())
+    _example(
+        batch,
+        "signup_offset_moves_utc_date",
+        "user_ids",
+        _user_ids(world, frame["user_n"].to_numpy()[moved]),
+    )
+    _write(
+        sink,
+        out,
+        batch,
+        "raw_users",
+        frame,
+        _select_sql("raw_users", countries=world.geography.countries, ids=world.ids),
+    )
 
 
 def _write_assignments(
@@ -1414,8 +1653,7 @@ def _write_assignments(
 ) -> None:
     """The day's assignments, plus users assigned twice (same arm, 5 h later: a duplicate) and
     users assigned to a second arm 1-6 h later (staged; the experiment marts exclude them)."""
-    config, traps = world.config, world.config.traps
-    experiment = config.experiment
+    experiment = world.config.experiment
     user, at = assignments if assignments is not None else (np.zeros(0, np.int32),) * 2
     if experiment is None:
         arm = np.zeros(0, np.int64)
@@ -1423,16 +1661,13 @@ def _write_assignments(
     else:
         arm = _arm(experiment, world.users.variant_draw[user])
         names = tuple(v.name for v in experiment.variants)
-    if experiment is not None and day == experiment.end_day:
+    if experiment is not None and day >= experiment.end_day:
         arm = rng.integers(0, len(names), len(user))  # after the end: whatever the client says
         twice = other = np.zeros(0, np.int64)
     else:
-        draw = rng.random(len(user))
-        twice = np.flatnonzero(draw < traps.assigned_twice_same_variant)
-        other = np.flatnonzero(
-            (draw >= traps.assigned_twice_same_variant)
-            & (draw < traps.assigned_twice_same_variant + traps.assigned_to_two_variants)
-        )
+        active = np.flatnonzero(~world.users.is_ghost[user])
+        twice = world.budget.pick(rng, "assigned_twice_same_variant", active)
+        other = world.budget.pick(rng, "assigned_to_two_variants", np.setdiff1d(active, twice))
     shift = (1 + rng.integers(0, max(len(names) - 1, 1), len(other))) if len(names) > 1 else 0
     columns = {
         "user_n": np.concatenate([user, user[twice], user[other]]).astype(np.int32),
@@ -1445,22 +1680,23 @@ def _write_assignments(
             ]
         ).astype(np.int64),
     }
-    batch["traps"]["assigned_twice_same_variant"] += len(twice)
-    batch["traps"]["assigned_to_two_variants"] += len(other)
+    for trap, rows in (("assigned_twice_same_variant", twice), ("assigned_to_two_variants", other)):
+        batch["traps"][trap] += len(rows)
+        _example(batch, trap, "user_ids", _user_ids(world, user[rows]))
     batch["expected_duplicates"]["raw_experiment_assignments"] += len(twice)
     columns, planted = _plant(
         "raw_experiment_assignments",
         columns,
         rng,
-        duplicate_rate=0.0,
-        bad_rate=traps.bad_rows,
+        world.budget,
+        duplicate_trap=None,
         bad_sources=np.arange(len(user)),
     )
     _record(batch, "raw_experiment_assignments", planted, None)
     frame = _frame(world, columns, columns["user_n"])
     frame["variant_name"] = np.array(names or ("",), dtype=object)[frame["arm"].to_numpy()]
     experiment_id = experiment.experiment_id if experiment else ""
-    sql = _select_sql("raw_experiment_assignments", experiment_id=experiment_id)
+    sql = _select_sql("raw_experiment_assignments", experiment_id=experiment_id, ids=world.ids)
     _write(sink, out, batch, "raw_experiment_assignments", frame, sql)
 
 
@@ -1474,7 +1710,69 @@ def _replay_assigned(world: _World, day: int) -> np.ndarray:
     for d in range(experiment.start_day, min(day, experiment.end_day)):
         counts = _session_counts(world, d, _rng(world.config.seed, _DAY, d, _SESSIONS))
         assigned[: len(counts)] |= counts > 0
+    if day > experiment.start_day:
+        assigned |= world.users.is_ghost
     return assigned
+
+
+def _write_ties(world: _World, sink: ParquetSink, out: Path) -> dict:
+    """Saves that make two categories tie in the largest country: at rank 1 in the second week
+    and at rank 3 (the top-3 boundary) in the fourth, so the top-N tie rules are tested on data.
+    The chaser is raised to the leader's count of distinct (user, pin) saves (the mart's
+    measure) with new pairs, on the week's Wednesday at 13:00Z."""
+    config, users, pins = world.config, world.users, world.pins
+    batch = _empty_batch("ties", None)
+    user_n, pin_n, utc_ms = (np.concatenate(parts) for parts in zip(*world.saves, strict=True))
+    country = int(np.argmax(world.geography.shares))
+    columns: dict[str, list[int]] = {k: [] for k in ("user_n", "pin_n", "utc_ms")}
+    monday = config.start - timedelta(days=config.start.weekday())
+    for week, rank in ((1, 1), (3, 3)):
+        trap = f"weekly_category_tie_rank_{rank}"
+        week_ms = _epoch_ms(monday + timedelta(weeks=week))
+        in_week = (utc_ms >= week_ms) & (utc_ms < week_ms + 7 * DAY_MS)
+        in_week &= users.country[user_n] == country
+        pairs = set(zip(user_n[in_week].tolist(), pin_n[in_week].tolist(), strict=True))
+        saves = Counter(int(pins.category[p]) for _, p in pairs)
+        ranked = sorted(range(len(CATEGORIES)), key=lambda c: (-saves[c], CATEGORIES[c]))
+        leader, chaser = ranked[rank - 1], ranked[rank]
+        at = week_ms + 2 * DAY_MS + 13 * HOUR_MS
+        savers = np.flatnonzero((users.country == country) & ~users.is_ghost)
+        savers = savers[users.signup_ms[savers] < at]
+        first = len(columns["utc_ms"])
+        for pin in np.flatnonzero(pins.category == chaser):
+            for user in savers:
+                if saves[chaser] >= saves[leader]:
+                    break
+                if (int(user), int(pin)) not in pairs:
+                    pairs.add((int(user), int(pin)))
+                    saves[chaser] += 1
+                    columns["user_n"].append(int(user))
+                    columns["pin_n"].append(int(pin))
+                    columns["utc_ms"].append(at + 60_000 * (len(columns["utc_ms"]) - first))
+        batch["traps"][trap] = len(columns["utc_ms"]) - first
+        batch["examples"][trap] = {
+            "week_start": (monday + timedelta(weeks=week)).isoformat(),
+            "country": world.geography.countries[country],
+            "categories": sorted([CATEGORIES[leader], CATEGORIES[chaser]]),
+            "saves": saves[leader],
+        }
+    n = len(columns["utc_ms"])
+    frame = {
+        "user_n": np.array(columns["user_n"], np.int32),
+        "pin_n": np.array(columns["pin_n"], np.int32),
+        "event_type": np.full(n, SAVE, np.int8),
+        "surface": np.full(n, SURFACE_NAMES.index("search"), np.int8),
+        "slot": np.ones(n, np.int16),
+        "utc_ms": np.array(columns["utc_ms"], np.int64),
+    }
+    batch_prefix, frame["seq"] = _numbering(world, "raw_events", n, "es" + "0" * DAY_DIGITS)
+    world.saves.clear()  # the ties are the last events: nothing else counts them
+    _write_event_frame(world, batch, frame, batch_prefix, sink, out)
+    ids = _ids(batch_prefix, frame["seq"], world.ids.event)
+    for rank, trap in enumerate(("weekly_category_tie_rank_1", "weekly_category_tie_rank_3")):
+        first = batch["traps"]["weekly_category_tie_rank_1"] if rank else 0
+        batch["examples"][trap]["event_ids"] = ids[first : first + batch["traps"][trap]]
+    return batch
 
 
 # --------------------------------------------------------------------------------------------
@@ -1502,7 +1800,9 @@ def expected_events(
         boost += signups * sum(1 + math.exp(-age / NEW_USER_BOOST_DAYS) for age in range(day + 1))
         sessions += weekday * mean_sessions * boost + signups
     late = traps.late_sessions * (days - 1) / days if days else 0.0
-    extra = traps.exact_duplicate_events + traps.retried_events + traps.bad_rows + late
+    # exact counts (ints) add a fixed number of rows, nothing per event
+    rates = (traps.exact_duplicate_events, traps.retried_events, traps.bad_rows)
+    extra = sum(r for r in rates if isinstance(r, float)) + late
     return sessions * expected_events_per_session() * (1 + extra)
 
 
@@ -1554,23 +1854,29 @@ def generate(
     _validate(config, days)
     out = Path(out)
     _prepare(out, overwrite)
-    world = _build_world(config, days - 1)
-    state = {
-        "format": FORMAT,
-        "config": config.to_json(),
-        "days": 0,
-        "late_batches": 0,
-        "batches": [],
-    }
+    state = {"config": config.to_json(), "days": 0, "late_batches": 0, "batches": []}
     with _opened(sink) as writer:
-        state["batches"].append(_write_base(world, writer, out))
-        _save_state(out, state)
-        assigned = np.zeros(len(world.users), dtype=bool)
-        for day in _progress(range(days), progress):
-            state["batches"].append(_generate_day(world, day, assigned, writer, out))
-            state["days"] = day + 1
+        for batch in simulate(config, days, writer, out, progress=progress):
+            state["batches"].append(batch)
+            if batch["day_index"] is not None:
+                state["days"] = batch["day_index"] + 1
             _save_state(out, state)
     return _summary(out, state["batches"], began)
+
+
+def simulate(
+    config: GeneratorConfig, days: int, sink: ParquetSink, out: Path, *, progress: bool = False
+) -> Iterator[dict]:
+    """Write the base batch, then day after day, then the planted ties (if asked for); yields
+    each batch's manifest entry as it is written."""
+    _validate(config, days)
+    world = _build_world(config, days - 1)
+    yield _write_base(world, sink, out)
+    assigned = np.zeros(len(world.users), dtype=bool)
+    for day in _progress(range(days), progress):
+        yield _generate_day(world, day, assigned, sink, out)
+    if config.category_ties:
+        yield _write_ties(world, sink, out)
 
 
 def append_day(out: Path, *, sink: ParquetSink | None = None) -> GenerationSummary:
@@ -1581,7 +1887,7 @@ def append_day(out: Path, *, sink: ParquetSink | None = None) -> GenerationSumma
     config = GeneratorConfig.from_json(state["config"])
     day = state["days"]
     _validate(config, day + 1)
-    world = _build_world(config, day)
+    world = _build_world(config, day, planted=state)
     assigned = _replay_assigned(world, day)
     with _opened(sink) as writer:
         batch = _generate_day(world, day, assigned, writer, out)
@@ -1608,7 +1914,7 @@ def append_late_events(
         raise ValueError("--late-events needs n >= 1 and max_lateness_days >= 1")
     number = state["late_batches"] + 1
     delivery_day = state["days"]
-    world = _build_world(config, delivery_day)
+    world = _build_world(config, delivery_day, planted=state)
     assigned = _replay_assigned(world, delivery_day)
     rng = _rng(config.seed, _LATE_BATCH, number)
     eligible = _eligible(config, delivery_day - 1)
@@ -1626,11 +1932,9 @@ def append_late_events(
     columns["seq"] = np.arange(n, dtype=np.int64)
     batch = _empty_batch(f"late-{number:04d}", None)
     batch["traps"]["late_events"] = n
-    frame = _frame(world, columns, columns["user_n"])
-    batch["traps"]["events_local_date_differs_from_utc"] += _local_date_moved(frame)
     with _opened(sink) as writer:
-        sql = _select_sql("raw_events", batch_prefix=f"el{number:0{DAY_DIGITS}d}")
-        _write(writer, out, batch, "raw_events", frame, sql)
+        batch_prefix = f"el{number:0{DAY_DIGITS}d}"
+        _write_event_frame(world, batch, columns, batch_prefix, writer, out)
     state["batches"].append(batch)
     state["late_batches"] = number
     _save_state(out, state)

@@ -1,8 +1,10 @@
-"""The options of `metricbook generate` and the defaults they share with the generator.
+"""The options of `metricbook generate` and `metricbook seeds`, and the defaults they share
+with the generator.
 
-Standard library and metricbook.arguments only: `metricbook --help` and `metricbook generate
---help` build this parser without importing numpy, pandas or DuckDB. generator.py takes its
-defaults (ExperimentSpec, GeneratorConfig, TrapRates) from here, so each lives in one place.
+Standard library and metricbook.arguments only: `metricbook --help`, `metricbook generate --help`
+and `metricbook seeds --help` build these parsers without importing numpy, pandas or DuckDB.
+profiles.py takes its defaults (ExperimentSpec, GeneratorConfig, TrapRates) from here, so each
+lives in one place.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ EXAMPLE = "metricbook generate --users 10000 --days 28 --out build/raw"
 DEFAULT_START = date(2024, 1, 1)
 EVENTS_PER_USER_DAY = 10.0  # mean events of an established user per calendar day
 MAX_LATENESS_DAYS = 3
-# the experiment the seeds teach with (seed_data.TEACHING.experiment_id; a test keeps them equal)
+# the experiment the seeds teach with (profiles.TEACHING.experiment_id; a test keeps them equal)
 EXPERIMENT_ID = "exp_home_feed_ranking_v2"
 EXPERIMENT_START_DAY = 14
 EXPERIMENT_DAYS = 14
@@ -86,4 +88,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=MAX_LATENESS_DAYS,
         help="for --late-events: 1..N days late",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# `metricbook seeds`
+
+SEEDS_DESCRIPTION = "Write a small profile of the generator (the seeds by default) as raw CSVs."
+SEED_PROFILES = ("teaching", "alternate")  # datagen.profiles.PROFILES; a test keeps them equal
+
+
+def add_seeds_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", type=output_directory, required=True, help="directory for the CSV files"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=SEED_PROFILES,
+        default="teaching",
+        help="teaching: the shipped seeds; alternate: other zones, spellings and bad rows",
     )

@@ -80,12 +80,13 @@ def percentile_bootstrap(
     )
     quantiles = [alpha / 2, 1 - alpha / 2]
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        diff_low, diff_high = _percentiles(treatment_stats - control_stats, quantiles)
+        diffs = treatment_stats - control_stats
+        diff_low, diff_high = _percentiles(diffs, quantiles)
         rel_low, rel_high = _percentiles(treatment_stats / control_stats - 1, quantiles)
     rel_lift = math.nan if observed_control == 0 else observed_treatment / observed_control - 1
     return BootstrapResult(
         diff=observed_treatment - observed_control,
-        se=_standard_deviation(treatment_stats - control_stats),
+        se=_standard_deviation(diffs),
         ci_low=diff_low,
         ci_high=diff_high,
         rel_lift=rel_lift,
@@ -99,7 +100,9 @@ def _standard_deviation(draws: np.ndarray) -> float:
     """The draws' standard deviation (ddof 1), or nan if any draw is undefined or overflowed."""
     if not np.isfinite(draws).all() or len(draws) < 2:
         return math.nan
-    return float(np.std(draws, ddof=1))
+    with np.errstate(over="ignore", invalid="ignore"):  # squares of huge draws overflow
+        spread = float(np.std(draws, ddof=1))
+    return spread if math.isfinite(spread) else math.nan
 
 
 def _percentiles(draws: np.ndarray, quantiles: list[float]) -> tuple[float, float]:

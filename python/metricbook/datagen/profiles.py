@@ -1,0 +1,308 @@
+"""What a data set depends on, and the profiles that ship: `teaching` (the seeds), `alternate`
+(other zones, spellings and bad rows, an experiment without effect) and `scale` (the defaults of
+`metricbook generate`). Plain dataclasses, no numpy: the command line's --help imports this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, date, datetime
+
+from metricbook.datagen.options import (
+    DEFAULT_START,
+    EVENTS_PER_USER_DAY,
+    EXPERIMENT_DAYS,
+    EXPERIMENT_ID,
+    EXPERIMENT_START_DAY,
+    MAX_LATENESS_DAYS,
+    MULTIPLIERS,
+)
+from metricbook.datagen.world import (
+    ALTERNATE_COUNTRIES,
+    TEACHING_COUNTRIES,
+    merged_countries,
+)
+
+DAY_MS = 86_400_000
+DAILY_SIGNUP_SHARE = 0.004  # new users per day, as a share of the base cohort
+# At scale each platform (ios, android, web) spells a timestamp its own way, all inside the raw
+# contract: local time with '+hh:mm', local time with a space, milliseconds and '+hhmm', UTC 'Z'.
+PLATFORM_SPELLINGS = ("local_colon", "local_space_ms", "utc_z")
+
+
+def _epoch_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm. The multipliers scale the per-impression click, save and hide probabilities."""
+
+    name: str
+    traffic_share: float
+    is_control: bool = False
+    click_multiplier: float = 1.0
+    save_multiplier: float = 1.0
+    hide_multiplier: float = 1.0
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """The experiment: runs over UTC days [start_day, start_day + n_days) of the data set."""
+
+    experiment_id: str = EXPERIMENT_ID
+    start_day: int = EXPERIMENT_START_DAY
+    n_days: int = EXPERIMENT_DAYS
+    variants: tuple[Variant, ...] = (
+        Variant("control", 0.5, is_control=True),
+        Variant(
+            "treatment",
+            0.5,
+            click_multiplier=MULTIPLIERS["click"],
+            save_multiplier=MULTIPLIERS["save"],
+            hide_multiplier=MULTIPLIERS["hide"],
+        ),
+    )
+
+    @property
+    def end_day(self) -> int:
+        """The first day after the window."""
+        return self.start_day + self.n_days
+
+
+@dataclass(frozen=True)
+class TrapRates:
+    """How often each trap is planted. A float is a share of the rows (or sessions, users) it
+    applies to, drawn per row; an int is an exact count over the data set, planted at the first
+    chance; 0 turns a trap off. A field named after a trap counts under that name."""
+
+    exact_duplicate_events: float = 0.002
+    retried_events: float = 0.002  # re-sent 5-240 s later, same event_id
+    late_sessions: float = 0.002  # sessions of day d - k delivered in day d's file
+    max_lateness_days: int = MAX_LATENESS_DAYS
+    sessions_at_utc_midnight: float = 0.0005
+    bad_rows: float = 0.001  # per table, split evenly over the table's DEFECTS reasons
+    bad_variant_rows: int = 1  # a declared variant with an invalid traffic_share
+    duplicate_users: float = 0.002
+    duplicate_pins: float = 0.002
+    duplicate_transactions: float = 0.01
+    assigned_twice_same_variant: float = 0.002
+    assigned_to_two_variants: float = 0.002
+    assigned_after_end: float = 0.01  # of the unassigned users active the day after the end
+    # exact bad rows, (table, reason, count): they replace the bad_rows rate for that table
+    bad_row_counts: tuple[tuple[str, str, int], ...] = ()
+
+
+# Clean data: every trap off (max_lateness_days only bounds late sessions, which are off too).
+NO_TRAPS = TrapRates(
+    **{
+        f.name: type(f.default)(0)
+        for f in fields(TrapRates)
+        if f.name not in ("max_lateness_days", "bad_row_counts")
+    }
+)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Everything a data set depends on; stored in the manifest so appends continue it."""
+
+    users: int  # the base cohort; DAILY_SIGNUP_SHARE * users more sign up every day
+    seed: int
+    start: date = DEFAULT_START
+    events_per_user_day: float = EVENTS_PER_USER_DAY  # mean of an established user per day
+    pins: int | None = None  # default: max(200, users // 2)
+    experiment: ExperimentSpec | None = field(default_factory=ExperimentSpec)
+    traps: TrapRates = field(default_factory=TrapRates)
+    # where users live: country -> (share, zones); default both worlds' countries
+    countries: Mapping[str, tuple[float, tuple[str, ...]]] = field(default_factory=merged_countries)
+    # the world.SPELLINGS name each platform (ios, android, web) writes timestamps in
+    spellings: tuple[str, ...] = PLATFORM_SPELLINGS
+    # None: the base cohort signed up before day 0 and new users join daily. A number: the base
+    # cohort signs up inside days [0, signup_days), front-loaded, and nobody else joins (so
+    # early cohorts are large and late ones still immature).
+    signup_days: int | None = None
+    ghost_users: int = 0  # signed up, never active; assigned at the experiment's start
+    category_ties: bool = False  # plant weekly category ties at ranks 1 and 3
+    # u0001, e0000001: short ids numbered through the data set (for data sets written whole)
+    compact_ids: bool = False
+
+    @property
+    def n_pins(self) -> int:
+        return self.pins if self.pins is not None else max(200, self.users // 2)
+
+    @property
+    def daily_signups(self) -> int:
+        return 0 if self.signup_days is not None else round(self.users * DAILY_SIGNUP_SHARE)
+
+    @property
+    def start_ms(self) -> int:
+        return _epoch_ms(self.start)
+
+    def day_ms(self, day: int) -> int:
+        return self.start_ms + day * DAY_MS
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["start"] = self.start.isoformat()
+        data["countries"] = {c: [share, list(z)] for c, (share, z) in self.countries.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> GeneratorConfig:
+        experiment = data["experiment"]
+        if experiment is not None:
+            variants = tuple(Variant(**v) for v in experiment["variants"])
+            experiment = ExperimentSpec(**{**experiment, "variants": variants})
+        traps = dict(data["traps"])
+        traps["bad_row_counts"] = tuple(tuple(entry) for entry in traps["bad_row_counts"])
+        return cls(
+            **{
+                **data,
+                "start": date.fromisoformat(data["start"]),
+                "experiment": experiment,
+                "traps": TrapRates(**traps),
+                "countries": {c: (share, tuple(z)) for c, (share, z) in data["countries"].items()},
+                "spellings": tuple(data["spellings"]),
+            }
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Profiles
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named data set: a config and how many days of it. The small profiles are written as
+    CSV files (datagen.seeds); `scale` is what `metricbook generate` starts from."""
+
+    name: str
+    config: GeneratorConfig
+    days: int
+
+    @property
+    def experiment_id(self) -> str:
+        assert self.config.experiment is not None
+        return self.config.experiment.experiment_id
+
+
+def _arms(click_multiplier: float) -> tuple[Variant, ...]:
+    return (
+        Variant("control", 0.5, is_control=True),
+        Variant("treatment", 0.5, click_multiplier=click_multiplier),
+    )
+
+
+def _hand_placed(**traps: object) -> TrapRates:
+    """Exact counts (ints) for a small profile: no rates, no late sessions; what both seed
+    profiles plant, with `traps` (and their named bad rows per (table, reason)) on top."""
+    shared = {
+        "late_sessions": 0.0,
+        "bad_rows": 0.0,
+        "sessions_at_utc_midnight": 4,
+        "duplicate_users": 1,
+        "duplicate_pins": 1,
+        "assigned_twice_same_variant": 3,
+        "assigned_to_two_variants": 2,
+        "assigned_after_end": 2,
+    }
+    return TrapRates(**{**shared, **traps})
+
+
+# The teaching seeds. With ~250 assigned users the readout has low power for the planted +15%
+# click lift (a 95% CI about +-22 points wide): the seed was chosen among the seven tried
+# (20240304, 101-103, 105-107) as one whose readout finds the effect with the CI containing
+# +15%, so the seeds can teach a significant result; the alternate profile has no effect.
+TEACHING = Profile(
+    name="teaching",
+    days=42,
+    config=GeneratorConfig(
+        users=320,
+        seed=102,  # see the note on TEACHING above
+        start=date(2024, 3, 4),  # a Monday; US daylight saving starts inside the window (Mar 10)
+        events_per_user_day=2.8,
+        pins=420,
+        experiment=ExperimentSpec(EXPERIMENT_ID, start_day=21, n_days=14, variants=_arms(1.15)),
+        countries=TEACHING_COUNTRIES,
+        spellings=("local_colon", "local_colon", "utc_z"),  # the web sends UTC as 'Z'
+        signup_days=34,  # the last cohorts are still immature when the window closes
+        ghost_users=6,
+        category_ties=True,
+        compact_ids=True,
+        traps=_hand_placed(
+            exact_duplicate_events=12,
+            retried_events=10,
+            bad_variant_rows=0,
+            duplicate_transactions=2,
+            bad_row_counts=(
+                ("raw_users", "missing_user_id", 1),
+                ("raw_users", "signup_at_missing_offset", 1),
+                ("raw_users", "signup_at_unparseable", 1),
+                ("raw_pins", "invalid_is_video", 1),
+                ("raw_pins", "created_at_missing_offset", 1),
+                ("raw_events", "missing_user_id", 3),
+                ("raw_events", "event_at_missing_offset", 4),
+                ("raw_events", "event_at_unparseable", 3),
+                ("raw_events", "unknown_event_type", 3),
+                ("raw_events", "missing_pin_id", 1),
+                ("raw_transactions", "negative_amount_usd", 2),
+                ("raw_transactions", "unknown_status", 1),
+                ("raw_experiment_assignments", "unknown_variant", 1),
+                ("raw_experiment_assignments", "assigned_at_missing_offset", 1),
+            ),
+        ),
+    ),
+)
+
+ALTERNATE = Profile(
+    name="alternate",
+    days=35,
+    config=GeneratorConfig(
+        users=180,
+        seed=7,
+        start=date(2024, 10, 21),  # Europe and the US leave daylight saving inside the window
+        events_per_user_day=3.0,
+        pins=250,
+        experiment=ExperimentSpec(
+            "exp_pin_closeup_redesign", start_day=14, n_days=14, variants=_arms(1.0)
+        ),
+        countries=ALTERNATE_COUNTRIES,
+        # ' ', milliseconds and '+hhmm' everywhere; web clients do not send 'Z'
+        spellings=("local_space_ms",) * 3,
+        signup_days=27,
+        ghost_users=4,
+        category_ties=False,
+        compact_ids=True,
+        traps=_hand_placed(
+            exact_duplicate_events=20,
+            retried_events=25,
+            bad_variant_rows=1,
+            duplicate_transactions=4,
+            bad_row_counts=(
+                ("raw_users", "signup_at_unparseable", 2),
+                ("raw_pins", "missing_category", 2),
+                ("raw_pins", "created_at_unparseable", 1),
+                ("raw_events", "missing_event_id", 2),
+                ("raw_events", "event_at_unparseable", 5),
+                ("raw_events", "missing_event_at", 2),
+                ("raw_events", "invalid_position", 3),
+                ("raw_events", "unknown_event_type", 2),
+                ("raw_transactions", "invalid_amount_usd", 2),
+                ("raw_transactions", "transacted_at_missing_offset", 1),
+                ("raw_transactions", "missing_user_id", 1),
+                ("raw_experiment_assignments", "unknown_experiment", 2),
+                ("raw_experiment_assignments", "missing_user_id", 1),
+            ),
+        ),
+    ),
+)
+
+# The scale profile is GeneratorConfig's defaults, which `metricbook generate` starts from (its
+# --users, --days and --seed are the user's); its manifest says profile "scale".
+PROFILES = {p.name: p for p in (TEACHING, ALTERNATE)}  # the ones `metricbook seeds` writes
