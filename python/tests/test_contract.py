@@ -198,3 +198,13 @@ def test_layers_read_one_way_and_no_base_model_reads_a_stg_model() -> None:
         if _layer(path) == "base":
             assert "stg_" not in re.sub(r"--.*", "", sql), f"{name} names a stg_ model"
     assert not upward, upward
+
+
+def test_every_unit_test_and_model_name_fits_a_postgres_identifier() -> None:
+    """dbt names a unit test's relation after the test: Postgres refuses identifiers over 63
+    characters, so a long name passes on DuckDB and fails on Postgres."""
+    names = [path.stem for path in (REPO_ROOT / "models").rglob("*.sql")]
+    for path in (REPO_ROOT / "models").rglob("*.yml"):
+        names += [test["name"] for test in _yaml(path).get("unit_tests") or []]
+    too_long = [name for name in names if len(name) > 63]
+    assert names and not too_long, too_long
