@@ -78,38 +78,27 @@ post_period_events as (
         sum(case when events.event_type = 'click' then 1 else 0 end) as clicks,
         sum(case when events.event_type = 'save' then 1 else 0 end) as saves,
         sum(case when events.event_type = 'hide' then 1 else 0 end) as hides,
-        count(distinct events.event_date) as active_days
+        count(distinct events.event_date) as active_days,
+        -- what the user was shown (the diversity guardrails): distinct categories and creators
+        -- of impressed pins (known pins only), and impressions from the top 1% of creators
+        count(distinct case when events.event_type = 'impression' then pins.category end)
+            as distinct_categories,
+        count(distinct case when events.event_type = 'impression' then pins.creator_id end)
+            as distinct_creators,
+        sum(case
+            when events.event_type = 'impression' and creators.is_top_creator then 1 else 0
+        end) as top_creator_impressions
 
     from assigned_users
     inner join events
         on
             assigned_users.user_id = events.user_id
             and {{ in_experiment_post_period('assigned_users', 'events.event_at') }}
-    group by assigned_users.experiment_id, assigned_users.user_id
-
-),
-
--- what the user was shown: distinct categories and creators of impressed pins (known pins
--- only), and impressions from the top 1% of creators (the diversity guardrails)
-post_period_diversity as (
-
-    select
-        assigned_users.experiment_id,
-        assigned_users.user_id,
-        count(distinct pins.category) as distinct_categories,
-        count(distinct pins.creator_id) as distinct_creators,
-        sum(case when creators.is_top_creator then 1 else 0 end) as top_creator_impressions
-
-    from assigned_users
-    inner join events
-        on
-            assigned_users.user_id = events.user_id
-            and {{ in_experiment_post_period('assigned_users', 'events.event_at') }}
-    inner join pins
+    -- left joins: every event still counts above; an unknown pin only has no category
+    left join pins
         on events.pin_id = pins.pin_id
-    inner join creators
+    left join creators
         on pins.creator_id = creators.creator_id
-    where events.event_type = 'impression'
     group by assigned_users.experiment_id, assigned_users.user_id
 
 ),
@@ -168,11 +157,11 @@ final as (
         -- the contract's decimal(38, 2): Spark would widen the sum to decimal(28, 2) only
         cast(coalesce(post_period_revenue.revenue_usd, 0) as decimal(38, 2)) as revenue_usd,
         case when coalesce(post_period_events.saves, 0) > 0 then 1 else 0 end as has_saved,
-        cast(coalesce(post_period_diversity.distinct_categories, 0) as {{ dbt.type_bigint() }})
+        cast(coalesce(post_period_events.distinct_categories, 0) as {{ dbt.type_bigint() }})
             as distinct_categories,
-        cast(coalesce(post_period_diversity.distinct_creators, 0) as {{ dbt.type_bigint() }})
+        cast(coalesce(post_period_events.distinct_creators, 0) as {{ dbt.type_bigint() }})
             as distinct_creators,
-        cast(coalesce(post_period_diversity.top_creator_impressions, 0) as {{ dbt.type_bigint() }})
+        cast(coalesce(post_period_events.top_creator_impressions, 0) as {{ dbt.type_bigint() }})
             as top_creator_impressions,
         cast(coalesce(pre_period_events.pre_impressions, 0) as {{ dbt.type_bigint() }}) as pre_impressions,
         cast(coalesce(pre_period_events.pre_clicks, 0) as {{ dbt.type_bigint() }}) as pre_clicks,
@@ -184,10 +173,6 @@ final as (
         on
             assigned_users.experiment_id = post_period_events.experiment_id
             and assigned_users.user_id = post_period_events.user_id
-    left join post_period_diversity
-        on
-            assigned_users.experiment_id = post_period_diversity.experiment_id
-            and assigned_users.user_id = post_period_diversity.user_id
     left join pre_period_events
         on
             assigned_users.experiment_id = pre_period_events.experiment_id
