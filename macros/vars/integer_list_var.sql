@@ -4,13 +4,17 @@
     {%- set problem = values is string or values is not iterable or values is mapping
         or values | length == 0 -%}
     {%- if not problem -%}
+        {#- a namespace: a plain `set` inside a loop does not outlive the loop in Jinja -#}
+        {%- set state = namespace(problem=false) -%}
         {%- for value in values -%}
-            {%- if value is boolean or value is not number or value != value | int
-                or value < minimum or value > maximum -%}
-                {%- set problem = true -%}
+            {#- range before `| int`, which raises on an infinity; NaN is not equal to itself -#}
+            {%- if value is boolean or value is not number or value != value
+                or value < minimum or value > maximum or value != value | int -%}
+                {%- set state.problem = true -%}
             {%- endif -%}
         {%- endfor -%}
-        {%- set problem = problem or (values | unique | list | length) != (values | length) -%}
+        {%- set problem = state.problem
+            or (values | unique | list | length) != (values | length) -%}
     {%- endif -%}
     {%- if problem -%}
         {{ exceptions.raise_compiler_error(

@@ -5,8 +5,10 @@
 -#}
 {% macro integer_var(name, minimum, maximum) -%}
     {%- set value = var(name) -%}
-    {%- if value is boolean or value is not number or value != value | int
-        or value < minimum or value > maximum -%}
+    {#- range first: `| int` of an infinity raises before the var could be named; NaN is the
+        value that is not equal to itself -#}
+    {%- if value is boolean or value is not number or value != value
+        or value < minimum or value > maximum or value != value | int -%}
         {{ exceptions.raise_compiler_error(
             "var " ~ name ~ " must be a whole number from " ~ minimum ~ " to " ~ maximum
             ~ ", got '" ~ value ~ "'") }}

@@ -27,6 +27,12 @@ CASES = [
     ("max_amount_usd", '"1e9"', "base_transactions"),
     ("experiment_pre_period_days", "-1", "fct_experiment_user_metrics"),
     ("late_data_lookback_days", "99999", "stg_events"),
+    ("session_gap_minutes", "0", "fct_sessions"),
+    ("session_gap_minutes", "2.5", "fct_sessions"),
+    ("session_gap_minutes", '"30 or 1=1"', "fct_sessions"),
+    ("session_gap_minutes", ".inf", "fct_sessions"),
+    ("top_n", ".nan", "fct_top_categories"),
+    ("retention_day_numbers", "[1, .inf]", "fct_retention"),
 ]
 
 
