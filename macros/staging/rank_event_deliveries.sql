@@ -6,8 +6,8 @@
 {% macro rank_event_deliveries() -%}
     {{ delivery_rank(
         partition_by=['event_id'],
-        order_by=['event_at', 'event_at_text', 'user_id', 'pin_id', 'event_type', 'surface',
-                  'position_text'],
+        order_by=['event_at', 'event_at_text', 'user_id', 'pin_id', 'request_id', 'event_type',
+                  'surface', 'position_text'],
         is_valid='reject_reason is null'
     ) }}
 {%- endmacro %}

@@ -5,7 +5,11 @@
 -- A full build stages the ledger's winners. An incremental run rebuilds only the days from
 -- late_data_cutoff on: it ranks the deliveries of those days together with the rows already
 -- staged for the same event_ids on earlier days, so a late duplicate of an event loaded in an
--- earlier batch loses to it (the earliest valid delivery wins across batches too).
+-- earlier batch loses to it (the earliest valid delivery wins across batches too). The checks
+-- across rows see the impressions already staged for the same requests; a request that
+-- straddles the cutoff and turns bad only with its later rows cannot un-stage its earlier ones:
+-- base_events then rejects the whole request and the reconciliation test fails until a
+-- --full-refresh.
 
 with
 
@@ -52,6 +56,7 @@ earlier_winners as (
         already_staged.event_id,
         already_staged.user_id,
         already_staged.pin_id,
+        already_staged.request_id,
         already_staged.event_type,
         already_staged.surface,
         cast(null as {{ dbt.type_string() }}) as position_text,
@@ -74,6 +79,7 @@ candidates as (
         event_id,
         user_id,
         pin_id,
+        request_id,
         event_type,
         surface,
         position_text,
@@ -98,7 +104,7 @@ ranked as (
 
 ),
 
-winners as (
+row_winners as (
 
     select ranked.*
     from ranked
@@ -107,6 +113,35 @@ winners as (
         ranked.delivery_rank = 1
         and ranked.reject_reason is null
         and ranked.event_at >= cast(window_start.cutoff_date as {{ dbt.type_timestamp() }})
+
+),
+
+earlier_impressions as (
+
+    -- a request near the cutoff: its impressions staged before the window count in its checks
+    select already_staged.*
+    from already_staged
+    cross join window_start
+    where
+        already_staged.event_date < window_start.cutoff_date
+        and already_staged.event_type = 'impression'
+        and already_staged.request_id in (select row_winners.request_id from row_winners)
+
+),
+
+request_checks as (
+
+    {{ request_reject_reasons('row_winners', 'earlier_impressions') | indent(4) }}
+
+),
+
+winners as (
+
+    select row_winners.*
+    from row_winners
+    inner join request_checks
+        on row_winners.event_id = request_checks.event_id
+    where request_checks.request_reject_reason is null
 
 ),
 
@@ -134,6 +169,7 @@ final as (
         event_id,
         user_id,
         pin_id,
+        request_id,
 
         ---------- strings
         event_type,

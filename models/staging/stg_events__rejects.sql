@@ -14,6 +14,7 @@ final as (
         event_id,
         user_id,
         pin_id,
+        request_id,
         event_type,
         surface,
         position_text,

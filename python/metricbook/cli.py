@@ -2,6 +2,8 @@
 
 metricbook analyze --experiment ID [--target T] [--format table|json] [--report F.html]
                    [--write] [--allow-stale] [--fail-on srm,no-ship,guardrail,validation-warning]
+metricbook ranking [--target T] [--format table|json] [--report F.html] [--models a,b]
+                                                    # the offline ranking-model evaluation
 metricbook power mean --sd 2.5 --mde 0.1            # users per arm for an absolute MDE
 metricbook power proportion --baseline 0.3 --n 5000 # the MDE 5000 users per arm can detect
 metricbook generate --users N --days D --out DIR    # synthetic raw tables (Parquet)
@@ -24,10 +26,12 @@ saying what was wrong, where, and what to do) and one of these exit codes, never
 | 0 | success: the output printed and no --fail-on gate tripped |
 | 1 | internal error, a bug in metricbook: the line names the file holding the traceback |
 | 2 | usage or configuration: a flag or its value, --config / experiments.yml, an output |
-|   | path, a --target that profiles.yml lacks, power arguments the statistics refuse |
+|   | path, a --target that profiles.yml lacks, power arguments the statistics refuse, |
+|   | a ranking --models name the ranker marts do not have |
 | 3 | data validation: the experiment is not in dim_experiments or is excluded there, |
 |   | fct_experiment_user_metrics failed its checks, an arm has no users, or the data |
-|   | leave a metric's test undefined (e.g. one user in an arm) |
+|   | leave a metric's test undefined (e.g. one user in an arm), a ranker mart whose |
+|   | grain repeats |
 | 4 | the warehouse: no database, not a database, damaged, locked, unreachable, never |
 |   | built, built by a failed / killed / partial dbt run, stale; profiles.yml unrenderable |
 | 5 | a --fail-on gate tripped (the readout printed first) |
@@ -181,6 +185,43 @@ def _analyze(args: argparse.Namespace) -> int:
     tripped = _tripped_gates(readout, args.fail_on)
     if tripped:
         raise GateError(f"--fail-on gate tripped: {'; '.join(tripped)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# ranking
+
+
+def _model_names(text: str) -> tuple[str, ...]:
+    """--models: a comma list of model ids (order kept, duplicates dropped); whether each is in
+    the marts is known only once they are read."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError("give one or more model ids, e.g. ranker_a,logged")
+    return names
+
+
+def _ranking(args: argparse.Namespace) -> int:
+    from metricbook.readout.ranking import html_report, ranking_report, text_table
+    from metricbook.warehouse.connection import connected
+
+    report = None
+    if args.report is not None:
+        from metricbook.readout.report import check_output_path, write_atomically
+
+        report = check_output_path(args.report)
+    with connected(args.target) as warehouse:
+        ranking = ranking_report(warehouse, args.target or "duckdb", args.models)
+    if report is not None:
+        try:
+            write_atomically(report, html_report(ranking))
+        except OSError as error:
+            raise ConfigError(f"--report {report}: cannot write it ({error.strerror})") from None
+        print(f"wrote {report}", file=sys.stderr)
+    if args.format == "json":
+        print(_json(ranking.to_dict()))
+    else:
+        print(text_table(ranking))
     return 0
 
 
@@ -383,6 +424,7 @@ def _example(text: str) -> str:
 
 
 ANALYZE_EXAMPLE = "metricbook analyze --experiment exp_home_feed_ranking_v2 --format json"
+RANKING_EXAMPLE = "metricbook ranking --models ranker_a,ranker_b,logged --report ranking.html"
 POWER_EXAMPLE = "metricbook power mean --sd 2.5 --mde 0.1"
 
 
@@ -391,6 +433,7 @@ def parser() -> argparse.ArgumentParser:
 
     examples = [
         ("analyze", ANALYZE_EXAMPLE),
+        ("ranking", RANKING_EXAMPLE),
         ("power", POWER_EXAMPLE),
         ("generate", options.EXAMPLE),
         ("check-seeds", CHECK_SEEDS_EXAMPLE),
@@ -439,6 +482,26 @@ def parser() -> argparse.ArgumentParser:
         help=f"exit 5 after the readout when one of these trips: {', '.join(GATES)}",
     )
     analyze.set_defaults(run=_analyze)
+
+    ranking = commands.add_parser(
+        "ranking",
+        help="the offline ranking-model evaluation (NDCG@k, calibration) from the marts",
+        epilog=_example(RANKING_EXAMPLE),
+    )
+    ranking.add_argument(
+        "--target", type=non_empty, help="dbt target of profiles.yml (default: its default)"
+    )
+    ranking.add_argument("--format", choices=["table", "json"], default="table")
+    ranking.add_argument(
+        "--report", type=Path, help="write a self-contained HTML report (reliability diagram)"
+    )
+    ranking.add_argument(
+        "--models",
+        type=_model_names,
+        help="comma list of model ids to show (default: every model in the marts, 'logged' "
+        "included)",
+    )
+    ranking.set_defaults(run=_ranking)
 
     power = commands.add_parser(
         "power", help="sample size, MDE or power of a design", epilog=_example(POWER_EXAMPLE)

@@ -13,7 +13,17 @@ from metricbook.cli import DELEGATED
 from metricbook.datagen import options
 
 HEAVY = ("numpy", "pandas", "pydantic", "scipy", "duckdb", "great_expectations")
-COMMANDS = ("analyze", "power", "generate", "seeds", "check-seeds", "pitfalls", "parity", "bench")
+COMMANDS = (
+    "analyze",
+    "ranking",
+    "power",
+    "generate",
+    "seeds",
+    "check-seeds",
+    "pitfalls",
+    "parity",
+    "bench",
+)
 METRICBOOK = [sys.executable, "-c", "from metricbook.cli import main; raise SystemExit(main())"]
 
 
@@ -39,7 +49,8 @@ def test_help_lists_every_command() -> None:
     assert completed.returncode == 0, completed.stderr
     for command in COMMANDS:
         assert command in completed.stdout
-    assert set(DELEGATED) | {"analyze", "power", "generate", "check-seeds"} == set(COMMANDS)
+    own = {"analyze", "ranking", "power", "generate", "check-seeds"}
+    assert set(DELEGATED) | own == set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -63,6 +74,8 @@ def test_each_command_has_help(command: str) -> None:
         ("bench", "--pandas-max-events", "-1"),
         ("bench", "--out", "Makefile"),
         ("analyze", "--experiment", "x", "--no-such-flag"),
+        ("ranking", "--models", " , "),
+        ("ranking", "--format", "csv"),
     ],
 )
 def test_a_bad_argument_is_a_usage_error_not_a_traceback(args: tuple[str, ...]) -> None:
@@ -96,7 +109,8 @@ def test_pitfalls_on_a_missing_or_unbuilt_database_is_one_line(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    "command", ["analyze", "power", "seeds", "check-seeds", "pitfalls", "parity", "bench"]
+    "command",
+    ["analyze", "ranking", "power", "seeds", "check-seeds", "pitfalls", "parity", "bench"],
 )
 def test_a_commands_help_imports_nothing_heavy(command: str) -> None:
     probe = (

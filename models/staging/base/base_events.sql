@@ -2,7 +2,9 @@
 
 -- The ledger of raw_events: one row per delivered row, parsed, with its fate.
 -- stg_events keeps the 'staged' rows, stg_events__rejects the 'rejected' ones; 'duplicate'
--- rows are deliveries of an event_id that was already staged.
+-- rows are deliveries of an event_id that was already staged. A dedupe winner can still be
+-- rejected by the checks across rows (request_reject_reasons): its request is malformed, or it
+-- engages with a pin the request never showed.
 -- A table, unlike the other ledgers: events are the one big raw table, and as a view every
 -- test and model reading it would parse and rank every delivery again.
 
@@ -25,6 +27,43 @@ ranked as (
 
 ),
 
+winners as (
+
+    select * from ranked
+    where delivery_rank = 1 and reject_reason is null
+
+),
+
+request_checks as (
+
+    -- the checks across rows (a request's impressions, an engagement's impression)
+    {{ request_reject_reasons('winners') | indent(4) }}
+
+),
+
+checked as (
+
+    select
+        ranked.event_id,
+        ranked.delivery_rank,
+        ranked.user_id,
+        ranked.pin_id,
+        ranked.request_id,
+        ranked.event_type,
+        ranked.surface,
+        ranked.position_text,
+        ranked.event_at_text,
+        ranked.feed_position,
+        ranked.event_at,
+        coalesce(ranked.reject_reason, request_checks.request_reject_reason) as reject_reason
+
+    from ranked
+    left join request_checks
+        on ranked.delivery_rank = 1
+        and ranked.event_id = request_checks.event_id
+
+),
+
 final as (
 
     select
@@ -32,6 +71,7 @@ final as (
         delivery_rank,
         user_id,
         pin_id,
+        request_id,
         event_type,
         surface,
         position_text,
@@ -41,7 +81,7 @@ final as (
         reject_reason,
         {{ row_status('reject_reason', 'delivery_rank') }} as row_status
 
-    from ranked
+    from checked
 
 )
 

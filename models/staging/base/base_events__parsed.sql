@@ -17,6 +17,7 @@ cleaned as (
         {{ clean_text('event_id') }} as event_id,
         {{ clean_text('user_id') }} as user_id,
         {{ clean_text('pin_id') }} as pin_id,
+        {{ clean_text('request_id') }} as request_id,
 
         ---------- strings
         {{ clean_text('event_type') }} as event_type,
@@ -52,6 +53,8 @@ validated as (
                 or event_type not in ('app_open', 'impression', 'click', 'save', 'hide')
                 then 'unknown_event_type'
             when event_type <> 'app_open' and pin_id is null then 'missing_pin_id'
+            -- the request ties an engagement to the impression it follows (see base_events)
+            when event_type <> 'app_open' and request_id is null then 'missing_request_id'
             when surface is null or surface not in ('home_feed', 'search', 'related_pins')
                 then 'unknown_surface'
             when position_text is not null and coalesce(feed_position, 0) not between 1 and 10000

@@ -49,7 +49,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -83,6 +83,7 @@ from metricbook.datagen.world import (
     MANIFEST_FORMAT,
     NO_OFFSET,
     PLATFORMS,
+    RANKER_MODELS,
     RAW_COLUMNS,
     SPELLINGS,
     STATUSES,
@@ -124,9 +125,18 @@ CLICK_SCALE, POSITION_DECAY, MAX_CLICK = 2.5, 0.35, 0.95  # p = c * 2.5 / (1 + 0
 SAVE_AFTER_CLICK, SAVE_WITHOUT_CLICK, HIDE_WITHOUT_CLICK = 0.35, 0.03, 0.025
 BUYER_SHARE, PURCHASE_PER_CLICK, REFUND_SHARE = 0.3, 0.03, 0.15
 VIDEO_SHARE = 0.2
+# Candidate rankers (an offline replay of the served pins): both draw a score s with
+# s ~ Beta(k p, k (1 - p)) and the click outcome y | s ~ Bernoulli(s) given the impression's
+# true click probability p, i.e. s | y ~ Beta(k p + y, k (1 - p) + 1 - y), so P(click | s) = s:
+# calibrated. A smaller k spreads the scores, so they separate clicks better. ranker_a (k = 1.5)
+# then goes through an overconfident, inflating logit map: it ranks better but is miscalibrated;
+# ranker_b (k = 8) stays calibrated, printed to two decimals (ties inside a request).
+RANKER_CONCENTRATION = {"ranker_a": 1.5, "ranker_b": 8.0}
+RANKER_A_LOGIT_SCALE, RANKER_A_LOGIT_SHIFT = 1.8, 1.2
 
 # Id widths: ids are text, but fixed widths keep them sortable and the limits explicit.
 USER_DIGITS, PIN_DIGITS, EVENT_DIGITS, TRANSACTION_DIGITS, DAY_DIGITS = 8, 7, 9, 7, 4
+REQUEST_DIGITS = 8  # a day's requests (sessions)
 
 
 @dataclass(frozen=True)
@@ -139,17 +149,19 @@ class IdWidths:
     pin: int
     event: int
     transaction: int
+    request: int
 
 
-SCALE_IDS = IdWidths(USER_DIGITS, PIN_DIGITS, EVENT_DIGITS, TRANSACTION_DIGITS)
-COMPACT_IDS = IdWidths(user=4, pin=5, event=7, transaction=5)
+SCALE_IDS = IdWidths(USER_DIGITS, PIN_DIGITS, EVENT_DIGITS, TRANSACTION_DIGITS, REQUEST_DIGITS)
+COMPACT_IDS = IdWidths(user=4, pin=5, event=7, transaction=5, request=6)
 
 # Random streams: np.random.default_rng([seed, stream, ...]).
 _BASE_COHORT, _SIGNUPS, _PINS, _DAY, _LATE_BATCH, _TIES = 1, 2, 3, 4, 5, 6
-_SESSIONS, _BEHAVIOUR, _LATE, _TRANSACTIONS, _TRAPS = 0, 1, 2, 3, 4
+_SESSIONS, _BEHAVIOUR, _LATE, _TRANSACTIONS, _TRAPS, _REQUESTS, _SCORES = 0, 1, 2, 3, 4, 5, 6
 _ATTRIBUTES, _DELIVERY = 0, 1
 
 TRAP_NAMES = tuple(TRAPS)
+_NONE = np.zeros(0, np.int64)
 
 
 def _zipf_weights(n: int, s: float) -> np.ndarray:
@@ -451,9 +463,14 @@ def _pin_id_sql(column: str, ids: IdWidths) -> str:
     return f"case when {column} >= 0 then {_id_sql('p', f'{column} + 1', ids.pin)} end"
 
 
+def _request_id_sql(prefix: str, ids: IdWidths) -> str:
+    return f"case when request_seq >= 0 then {_id_sql(prefix, 'request_seq', ids.request)} end"
+
+
 def _column_sql(
     table: str,
     batch_prefix: str = "",
+    request_prefix: str = "",
     experiment_id: str = "",
     countries: Sequence[str] = (),
     ids: IdWidths = SCALE_IDS,
@@ -464,6 +481,7 @@ def _column_sql(
             "event_id": _id_sql(batch_prefix, "seq", ids.event),
             "user_id": _user_id_sql("user_n", ids),
             "pin_id": _pin_id_sql("pin_n", ids),
+            "request_id": _request_id_sql(request_prefix, ids),
             "event_type": f"{_sql_list(EVENT_TYPES)}[event_type + 1]",
             "surface": f"{_sql_list(SURFACE_NAMES)}[surface + 1]",
             "position": "case when slot > 0 then slot::varchar end",
@@ -495,6 +513,15 @@ def _column_sql(
             "amount_usd": "(cents // 100)::varchar || '.' || lpad((cents % 100)::varchar, 2, '0')",
             "status": f"{_sql_list(STATUSES)}[status + 1]",
             "transacted_at": TIMESTAMP_SQL,
+        }
+    if table == "raw_ranker_scores":
+        return {
+            "model_id": f"{_sql_list(RANKER_MODELS)}[model + 1]",
+            "request_id": _request_id_sql(request_prefix, ids),
+            "pin_id": _pin_id_sql("pin_n", ids),
+            # as model code prints them: ranker_a in %g (exponent notation for small scores),
+            # ranker_b to two decimals
+            "score": "case model when 0 then printf('%.6g', score) else printf('%.2f', score) end",
         }
     if table == "raw_experiment_assignments":
         return {
@@ -911,11 +938,40 @@ def _session_starts(
 
 
 @dataclass(frozen=True)
+class _Impressions:
+    """The served items, one per impression: what the request traps and ranker scores need."""
+
+    request_n: np.ndarray  # the request (= session) within one _session_events call
+    user_n: np.ndarray
+    pin_n: np.ndarray
+    slot: np.ndarray
+    utc_ms: np.ndarray
+    p_click: np.ndarray  # the true click probability
+    clicked: np.ndarray
+    engaged: np.ndarray  # clicked, saved or hidden
+    saved_without_click: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.request_n)
+
+    def subset(self, rows: np.ndarray) -> _Impressions:
+        return _Impressions(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    @staticmethod
+    def concat(parts: Sequence[_Impressions]) -> _Impressions:
+        return _Impressions(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(_Impressions)}
+        )
+
+
+@dataclass(frozen=True)
 class _Events:
-    """Events in delivery order (session by session, chronological inside a session)."""
+    """Events in delivery order (session by session, chronological inside a session). A
+    session's impressions are one feed request: request_n is the session (-1 on app_open)."""
 
     user_n: np.ndarray
     pin_n: np.ndarray
+    request_n: np.ndarray
     event_type: np.ndarray
     surface: np.ndarray
     slot: np.ndarray
@@ -923,6 +979,8 @@ class _Events:
     click_user: np.ndarray
     click_pin: np.ndarray
     click_ms: np.ndarray
+    impressions: _Impressions
+    n_requests: int
 
     def __len__(self) -> int:
         return len(self.user_n)
@@ -951,14 +1009,43 @@ def _arm(experiment: ExperimentSpec, draw: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(shares, draw, side="right"), len(shares) - 1)
 
 
+def _distinct_pins(
+    world: _World,
+    session: np.ndarray,
+    category: np.ndarray,
+    pin: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Redraw every pin shown twice in one session, so a request serves each pin once (staging
+    rejects a request that repeats a pin). From its own stream: every other draw is unchanged.
+    A few rounds from the same category, then from the whole catalogue."""
+    n_pins = len(world.pins.category)
+    pin = pin.copy()
+    for attempt in range(200):
+        key = session.astype(np.int64) * n_pins + pin
+        order = np.argsort(key, kind="stable")
+        repeated = np.zeros(len(pin), dtype=bool)
+        repeated[order[1:]] = key[order[1:]] == key[order[:-1]]
+        rows = np.flatnonzero(repeated)
+        if not len(rows):
+            return pin
+        if attempt < 5:
+            pin[rows] = world.pins.draw(category[rows], rng.random(len(rows)))
+        else:
+            pin[rows] = rng.integers(0, n_pins, len(rows))
+    raise AssertionError("a session has more impressions than the catalogue has pins")
+
+
 def _session_events(
     world: _World,
     session_user: np.ndarray,
     session_start: np.ndarray,
     multipliers: tuple[np.ndarray, np.ndarray, np.ndarray],
     rng: np.random.Generator,
+    requests_rng: np.random.Generator,
 ) -> _Events:
-    """Every session's app_open, impressions, clicks, saves and hides, vectorised."""
+    """Every session's app_open, impressions, clicks, saves and hides, vectorised. A session's
+    impressions are one feed request, each pin at most once."""
     users = world.users
     click_mult, save_mult, hide_mult = multipliers
     n_sessions = len(session_user)
@@ -975,11 +1062,12 @@ def _session_events(
     category = np.where(
         favourite, users.favourites[user, which], rng.integers(0, len(CATEGORIES), n)
     )
-    pin = world.pins.draw(category, rng.random(n))
+    pin = _distinct_pins(world, session, category, world.pins.draw(category, rng.random(n)), requests_rng)
 
     # Click-through falls with feed position: the reason position is recorded at all.
     p_click = users.click_propensity[user] * CLICK_SCALE / (1 + POSITION_DECAY * (slot - 1))
-    clicked = rng.random(n) < np.minimum(MAX_CLICK, p_click * click_mult[session])
+    p_click = np.minimum(MAX_CLICK, p_click * click_mult[session])
+    clicked = rng.random(n) < p_click
     save_mult = save_mult[session]
     saved_after_click = clicked & (rng.random(n) < SAVE_AFTER_CLICK * save_mult)
     saved = ~clicked & (rng.random(n) < SAVE_WITHOUT_CLICK * save_mult)
@@ -1030,6 +1118,7 @@ def _session_events(
     columns = {
         "user_n": (np.int32, session_user, user),
         "pin_n": (np.int32, -1, pin),
+        "request_n": (np.int64, -1, session),
         "event_type": (np.int8, APP_OPEN, None),
         "surface": (np.int8, SURFACE_NAMES.index("home_feed"), surface),
         "slot": (np.int16, 0, slot),
@@ -1051,6 +1140,18 @@ def _session_events(
         click_user=user[clicks],
         click_pin=pin[clicks],
         click_ms=click_at[clicks],
+        impressions=_Impressions(
+            request_n=session.astype(np.int64),
+            user_n=user,
+            pin_n=pin,
+            slot=slot,
+            utc_ms=shown,
+            p_click=p_click,
+            clicked=clicked,
+            engaged=clicked | saved | hidden,
+            saved_without_click=saved,
+        ),
+        n_requests=n_sessions,
     )
 
 
@@ -1061,6 +1162,7 @@ def _late_events(
     lateness: np.ndarray,
     assigned: np.ndarray,
     rng: np.random.Generator,
+    requests_rng: np.random.Generator,
 ) -> _Events:
     """Sessions of day delivery_day - lateness, delivered late (a client's offline buffer).
     Inside the window they carry the arm's effect for users already assigned; they never create
@@ -1080,7 +1182,7 @@ def _late_events(
             multipliers, _multipliers(world, int(day), users[rows], assigned), strict=True
         ):
             target[rows] = source
-    events = _session_events(world, users, starts, tuple(multipliers), rng)
+    events = _session_events(world, users, starts, tuple(multipliers), rng, requests_rng)
     # A session starts by 22:00Z and lasts minutes, so it never reaches the delivery day.
     assert len(events) == 0 or events.utc_ms.max() < config.day_ms(delivery_day)
     return events
@@ -1391,7 +1493,8 @@ def _generate_day(
     late_rate = traps.late_sessions if day > 0 else 0.0
     late = session_user[late_rng.random(len(session_user)) < late_rate]
     lateness = late_rng.integers(1, max(1, min(traps.max_lateness_days, day)) + 1, len(late))
-    late_events = _late_events(world, day, late, lateness, assigned, late_rng)
+    requests_rng = _rng(seed, _DAY, day, _REQUESTS)
+    late_events = _late_events(world, day, late, lateness, assigned, late_rng, requests_rng)
 
     # Assignment at the first session inside the window; the arm's effect from then on.
     assignments = None
@@ -1422,7 +1525,7 @@ def _generate_day(
 
     rng = _rng(seed, _DAY, day, _BEHAVIOUR)
     multipliers = _multipliers(world, day, session_user, assigned)
-    events = _session_events(world, session_user, starts, multipliers, rng)
+    events = _session_events(world, session_user, starts, multipliers, rng, requests_rng)
 
     _write_events(world, batch, events, late_events, prefix, trap_rng, sink, out)
     _write_transactions(world, day, batch, events, prefix, sink, out)
@@ -1435,6 +1538,7 @@ def _event_columns(events: _Events) -> dict[str, np.ndarray]:
     return {
         "user_n": events.user_n,
         "pin_n": events.pin_n,
+        "request_n": events.request_n,
         "event_type": events.event_type,
         "surface": events.surface,
         "slot": events.slot,
@@ -1454,6 +1558,16 @@ def _write_events(
 ) -> None:
     n, n_late = len(events), len(late)
     regular, delayed = _event_columns(events), _event_columns(late)
+    # The late sessions' requests are numbered after today's.
+    delayed["request_n"] = np.where(late.request_n >= 0, late.request_n + events.n_requests, -1)
+    impressions = _Impressions.concat(
+        [
+            events.impressions,
+            replace(
+                late.impressions, request_n=late.impressions.request_n + events.n_requests
+            ),
+        ]
+    )
     # Late events arrive anywhere in the file; every delivered event gets the next sequence id.
     where = np.insert(np.arange(n), rng.integers(0, n + 1, n_late), n + np.arange(n_late))
     columns = {k: np.concatenate([regular[k], delayed[k]])[where] for k in regular}
@@ -1480,7 +1594,218 @@ def _write_events(
         retry_trap="retried_events",
     )
     batch["traps"]["late_events"] += n_late
-    _write_event_frame(world, batch, columns, batch_prefix, sink, out)
+    requests = _Requests.number(world, "r" + prefix, events.n_requests + late.n_requests)
+    day = batch["day_index"]
+    request_rng = _rng(world.config.seed, _DAY, day, _REQUESTS, _TRAPS)
+    columns, rejected = _plant_request_traps(
+        world, batch, columns, impressions, requests, batch_prefix, n + n_late, request_rng
+    )
+    _write_event_frame(world, batch, columns, batch_prefix, sink, out, requests, rejected)
+    _count_request_traps(batch, impressions, rejected)
+    scores_rng = _rng(world.config.seed, _DAY, day, _SCORES)
+    _write_scores(world, batch, impressions, requests, rejected, scores_rng, sink, out)
+
+
+@dataclass(frozen=True)
+class _Requests:
+    """The request ids of a batch: the text prefix and the sequence number of each request_n."""
+
+    prefix: str
+    seq: np.ndarray
+
+    @classmethod
+    def number(cls, world: _World, prefix: str, n: int) -> _Requests:
+        request_prefix, seq = _numbering(world, "requests", n, prefix)
+        return cls(request_prefix, seq)
+
+    def of(self, request_n: np.ndarray) -> np.ndarray:
+        """Each row's request sequence number; -1 where there is no request (app_open)."""
+        has = request_n >= 0
+        out = np.full(len(request_n), -1, dtype=np.int64)
+        out[has] = self.seq[request_n[has]]
+        return out
+
+    def ids(self, world: _World, request_n: Iterable[int]) -> list[str]:
+        return _ids(self.prefix, self.seq[np.asarray(list(request_n), np.int64)], world.ids.request)
+
+
+def _other_pin(world: _World, shown: set[int], start: int) -> int:
+    """A pin the request did not show, deterministically after `start`."""
+    n_pins = len(world.pins.category)
+    pin = (start + 1) % n_pins
+    while pin in shown:
+        pin = (pin + 1) % n_pins
+    return pin
+
+
+def _plant_request_traps(
+    world: _World,
+    batch: dict,
+    columns: dict[str, np.ndarray],
+    impressions: _Impressions,
+    requests: _Requests,
+    batch_prefix: str,
+    numbered: int,
+    rng: np.random.Generator,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The traps that only a check across rows can see, each a new event with its own event_id
+    (after the delivery traps, which never copy them): an impression that repeats a position of
+    its request (staging rejects every event of the request) and a click on a pin the request
+    never showed (rejected alone). Returns the columns and the rejected requests (request_n)."""
+    n_requests = int(impressions.request_n.max()) + 1 if len(impressions) else 0
+    per_request = np.bincount(impressions.request_n, minlength=n_requests)
+    candidates = np.flatnonzero(per_request >= 2)
+    repeated = world.budget.pick(rng, "repeated_position_in_request", candidates)
+    rest = np.setdiff1d(np.arange(n_requests), repeated)
+    clicked_rows = np.flatnonzero(np.isin(impressions.request_n, rest))
+    unimpressed = world.budget.pick(rng, "click_on_unimpressed_pin", clicked_rows)
+    if not len(repeated) and not len(unimpressed):
+        return columns, repeated
+    shown: dict[int, set[int]] = {}
+    wanted = np.isin(impressions.request_n, np.concatenate([repeated, impressions.request_n[unimpressed]]))
+    for r, pin in zip(impressions.request_n[wanted].tolist(), impressions.pin_n[wanted].tolist()):
+        shown.setdefault(r, set()).add(pin)
+    # the request's last impression, copied with another pin (repeated) or as a click on one
+    last = np.zeros(n_requests, dtype=np.int64)
+    last[impressions.request_n] = np.arange(len(impressions))
+    sources = np.concatenate([last[repeated], unimpressed]).astype(np.int64)
+    kind = np.concatenate([np.full(len(repeated), IMPRESSION), np.full(len(unimpressed), CLICK)])
+    imp = impressions.subset(sources)
+    pins = [
+        _other_pin(world, shown[r], p)
+        for r, p in zip(imp.request_n.tolist(), imp.pin_n.tolist(), strict=True)
+    ]
+    _, seq = _numbering(world, "raw_events", len(sources), batch_prefix)
+    if not world.config.compact_ids:
+        seq = seq + numbered  # after the batch's own events
+    extra = {
+        "user_n": imp.user_n.astype(np.int32),
+        "pin_n": np.array(pins, np.int32),
+        "request_n": imp.request_n,
+        "event_type": kind.astype(np.int8),
+        "surface": _request_surface(columns, imp.request_n),
+        "slot": imp.slot,
+        "utc_ms": imp.utc_ms + np.where(kind == CLICK, 1500, 500),
+        "seq": seq,
+        "defect": np.zeros(len(sources), np.int16),
+    }
+    # every distinct event of a repeated-position request is rejected with it (its duplicate
+    # deliveries stay duplicates, its bad copies keep their own reason)
+    in_request = np.isin(columns["request_n"], repeated) & (columns["defect"] == 0)
+    in_request &= columns["event_type"] != APP_OPEN
+    rejected_events = len(np.unique(columns["seq"][in_request])) + len(repeated)
+    _add_rejects(batch, "raw_events", "repeated_position_in_request", rejected_events)
+    _add_rejects(batch, "raw_events", "engagement_without_impression", len(unimpressed))
+    batch["traps"]["repeated_position_in_request"] += len(repeated)
+    batch["traps"]["click_on_unimpressed_pin"] += len(unimpressed)
+    if len(repeated):
+        _example(batch, "repeated_position_in_request", "request_ids", requests.ids(world, repeated))
+    if len(unimpressed):
+        ids = _ids(batch_prefix, seq[len(repeated) :], world.ids.event)
+        _example(batch, "click_on_unimpressed_pin", "event_ids", ids)
+    where = rng.integers(0, len(columns["seq"]) + 1, len(sources))
+    merged = {name: np.insert(values, where, extra[name]) for name, values in columns.items()}
+    return merged, repeated
+
+
+def _request_surface(columns: dict[str, np.ndarray], request_n: np.ndarray) -> np.ndarray:
+    """The surface each request was served on (from its first impression row)."""
+    rows = np.flatnonzero(columns["event_type"] == IMPRESSION)
+    first = dict(zip(columns["request_n"][rows].tolist(), columns["surface"][rows].tolist()))
+    return np.array([first[r] for r in request_n.tolist()], np.int8)
+
+
+def _add_rejects(batch: dict, table: str, reason: str, count: int) -> None:
+    if count:
+        rejects = batch["expected_rejects"][table]
+        rejects[reason] = rejects.get(reason, 0) + int(count)
+        batch["expected_rejects"][table] = dict(sorted(rejects.items()))
+
+
+def _count_request_traps(batch: dict, impressions: _Impressions, rejected: np.ndarray) -> None:
+    """The request traps that occur by themselves, in the requests staging keeps."""
+    kept = ~np.isin(impressions.request_n, rejected)
+    n_requests = int(impressions.request_n.max()) + 1 if len(impressions) else 0
+    engaged = np.bincount(impressions.request_n[kept], impressions.engaged[kept], n_requests)
+    served = np.bincount(impressions.request_n[kept], minlength=n_requests)
+    batch["traps"]["requests_without_engagement"] += int(((served > 0) & (engaged == 0)).sum())
+    batch["traps"]["saves_without_click"] += int(impressions.saved_without_click[kept].sum())
+
+
+def _ranker_scores(impressions: _Impressions, rng: np.random.Generator) -> list[np.ndarray]:
+    """Each candidate model's score of every impression (see RANKER_CONCENTRATION)."""
+    p = np.clip(impressions.p_click, 1e-3, 1 - 1e-3)
+    y = impressions.clicked.astype(np.float64)
+    scores = []
+    for model in RANKER_MODELS:
+        k = RANKER_CONCENTRATION[model]
+        score = rng.beta(k * p + y, k * (1 - p) + 1 - y)
+        if model == "ranker_a":
+            logit = np.log(np.clip(score, 1e-12, None)) - np.log(np.clip(1 - score, 1e-12, None))
+            score = 1 / (1 + np.exp(-(RANKER_A_LOGIT_SCALE * logit + RANKER_A_LOGIT_SHIFT)))
+        else:
+            score = np.round(score, 2)  # printed to two decimals: ties
+        scores.append(score)
+    return scores
+
+
+def _write_scores(
+    world: _World,
+    batch: dict,
+    impressions: _Impressions,
+    requests: _Requests,
+    rejected: np.ndarray,
+    rng: np.random.Generator,
+    sink: ParquetSink,
+    out: Path,
+) -> None:
+    """raw_ranker_scores of the batch's requests: every candidate model scores every served
+    pin, except in the requests left unscored; duplicate deliveries, conflicting re-deliveries
+    (both rejected) and bad rows planted as for every raw table."""
+    if not len(impressions):
+        return
+    scores = _ranker_scores(impressions, rng)
+    n_requests = int(impressions.request_n.max()) + 1
+    skipped = world.budget.pick(rng, "unscored_requests", np.arange(n_requests))
+    batch["traps"]["unscored_requests"] += len(skipped)
+    scored = ~np.isin(impressions.request_n, skipped)
+    imp = impressions.subset(np.flatnonzero(scored))
+    kept = ~np.isin(imp.request_n, rejected)
+    tie_key = imp.request_n * 1000 + np.round(scores[1][scored] * 100).astype(np.int64)
+    ties = np.unique(tie_key[kept], return_counts=True)
+    batch["traps"]["tied_ranker_scores"] += len(np.unique(ties[0][ties[1] > 1] // 1000))
+    n_models = len(RANKER_MODELS)
+    columns = {
+        "model": np.repeat(np.arange(n_models, dtype=np.int8)[None, :], len(imp), 0).ravel(),
+        "request_seq": np.repeat(requests.of(imp.request_n), n_models),
+        "pin_n": np.repeat(imp.pin_n, n_models),
+        "score": np.column_stack([s[scored] for s in scores]).ravel(),
+        "utc_ms": np.repeat(imp.utc_ms, n_models),
+        "user_n": np.repeat(imp.user_n, n_models),
+    }
+    n = len(columns["score"])
+    conflicts = world.budget.pick(rng, "conflicting_ranker_scores", np.arange(n))
+    # a re-delivery of the key with another score: staging rejects both deliveries
+    conflicting = {name: values[conflicts] for name, values in columns.items()}
+    score = conflicting["score"]
+    conflicting["score"] = np.where(score >= 0.5, score - 0.05, score + 0.05)
+    conflicting["defect"] = np.zeros(len(conflicts), np.int16)
+    columns, planted = _plant(
+        "raw_ranker_scores",
+        columns,
+        rng,
+        world.budget,
+        duplicate_trap="duplicate_ranker_scores",
+        sources=np.setdiff1d(np.arange(n), conflicts),
+    )
+    _record(batch, "raw_ranker_scores", planted, "duplicate_ranker_scores")
+    where = rng.integers(0, len(columns["score"]) + 1, len(conflicts))
+    columns = {name: np.insert(values, where, conflicting[name]) for name, values in columns.items()}
+    _add_rejects(batch, "raw_ranker_scores", "conflicting_scores", 2 * len(conflicts))
+    batch["traps"]["conflicting_ranker_scores"] += len(conflicts)
+    frame = _frame(world, columns, columns["user_n"])
+    sql = _select_sql("raw_ranker_scores", request_prefix=requests.prefix, ids=world.ids)
+    _write(sink, out, batch, "raw_ranker_scores", frame, sql)
 
 
 def _write_event_frame(
@@ -1490,8 +1815,14 @@ def _write_event_frame(
     batch_prefix: str,
     sink: ParquetSink,
     out: Path,
+    requests: _Requests,
+    rejected: np.ndarray = _NONE,
 ) -> None:
-    """Write delivered events, counting (and naming a few of) the clock traps in them."""
+    """Write delivered events, counting (and naming a few of) the clock traps in them.
+    `rejected`: the requests (request_n) staging rejects whole."""
+    columns = dict(columns)
+    columns["request_seq"] = requests.of(columns.pop("request_n"))
+    in_rejected = np.isin(columns["request_seq"], requests.of(np.asarray(rejected, np.int64)))
     frame = _frame(world, columns, columns["user_n"])
     seq, utc_ms = frame["seq"].to_numpy(), frame["utc_ms"].to_numpy()
     clean = frame["defect"].to_numpy() == 0
@@ -1508,7 +1839,7 @@ def _write_event_frame(
         _event_ids(world, batch_prefix, seq, midnight),
     )
     if world.config.category_ties:
-        saves = clean & (frame["event_type"].to_numpy() == SAVE)
+        saves = clean & (frame["event_type"].to_numpy() == SAVE) & ~in_rejected
         world.saves.append(
             (frame["user_n"].to_numpy()[saves], frame["pin_n"].to_numpy()[saves], utc_ms[saves])
         )
@@ -1518,7 +1849,9 @@ def _write_event_frame(
         batch,
         "raw_events",
         frame,
-        _select_sql("raw_events", batch_prefix=batch_prefix, ids=world.ids),
+        _select_sql(
+            "raw_events", batch_prefix=batch_prefix, request_prefix=requests.prefix, ids=world.ids
+        ),
     )
 
 
@@ -1756,19 +2089,39 @@ def _write_ties(world: _World, sink: ParquetSink, out: Path) -> dict:
             "categories": sorted([CATEGORIES[leader], CATEGORIES[chaser]]),
             "saves": saves[leader],
         }
+    # Each save follows its own impression (a search result at slot 1, 5 s earlier) in a request
+    # of its own.
     n = len(columns["utc_ms"])
+    pair = np.repeat(np.arange(n), 2)
     frame = {
-        "user_n": np.array(columns["user_n"], np.int32),
-        "pin_n": np.array(columns["pin_n"], np.int32),
-        "event_type": np.full(n, SAVE, np.int8),
-        "surface": np.full(n, SURFACE_NAMES.index("search"), np.int8),
-        "slot": np.ones(n, np.int16),
-        "utc_ms": np.array(columns["utc_ms"], np.int64),
+        "user_n": np.array(columns["user_n"], np.int32)[pair],
+        "pin_n": np.array(columns["pin_n"], np.int32)[pair],
+        "request_n": pair.astype(np.int64),
+        "event_type": np.tile(np.array([IMPRESSION, SAVE], np.int8), n),
+        "surface": np.full(2 * n, SURFACE_NAMES.index("search"), np.int8),
+        "slot": np.ones(2 * n, np.int16),
+        "utc_ms": np.array(columns["utc_ms"], np.int64)[pair] - np.tile([5000, 0], n),
     }
-    batch_prefix, frame["seq"] = _numbering(world, "raw_events", n, "es" + "0" * DAY_DIGITS)
+    batch_prefix, frame["seq"] = _numbering(world, "raw_events", 2 * n, "es" + "0" * DAY_DIGITS)
+    requests = _Requests.number(world, "rs" + "0" * DAY_DIGITS, n)
     world.saves.clear()  # the ties are the last events: nothing else counts them
-    _write_event_frame(world, batch, frame, batch_prefix, sink, out)
-    ids = _ids(batch_prefix, frame["seq"], world.ids.event)
+    _write_event_frame(world, batch, frame, batch_prefix, sink, out, requests)
+    first = np.arange(0, 2 * n, 2)
+    impressions = _Impressions(
+        request_n=frame["request_n"][first],
+        user_n=frame["user_n"][first],
+        pin_n=frame["pin_n"][first],
+        slot=frame["slot"][first],
+        utc_ms=frame["utc_ms"][first],
+        p_click=np.full(n, CLICK_SCALE * CLICK_BETA[0] / sum(CLICK_BETA)),  # an average user's
+        clicked=np.zeros(n, dtype=bool),
+        engaged=np.ones(n, dtype=bool),
+        saved_without_click=np.ones(n, dtype=bool),
+    )
+    _count_request_traps(batch, impressions, _NONE)
+    scores_rng = _rng(config.seed, _TIES, _SCORES)
+    _write_scores(world, batch, impressions, requests, _NONE, scores_rng, sink, out)
+    ids = _ids(batch_prefix, frame["seq"][1::2], world.ids.event)  # the saves
     for rank, trap in enumerate(("weekly_category_tie_rank_1", "weekly_category_tie_rank_3")):
         first = batch["traps"]["weekly_category_tie_rank_1"] if rank else 0
         batch["examples"][trap]["event_ids"] = ids[first : first + batch["traps"][trap]]
@@ -1924,7 +2277,7 @@ def append_late_events(
     while True:
         users = rng.choice(eligible, n_sessions, p=weights / weights.sum()).astype(np.int32)
         lateness = rng.integers(1, lateness_cap + 1, n_sessions)
-        events = _late_events(world, delivery_day, users, lateness, assigned, rng)
+        events = _late_events(world, delivery_day, users, lateness, assigned, rng, rng)
         if len(events) >= n:
             break
         n_sessions *= 2
@@ -1932,9 +2285,17 @@ def append_late_events(
     columns["seq"] = np.arange(n, dtype=np.int64)
     batch = _empty_batch(f"late-{number:04d}", None)
     batch["traps"]["late_events"] = n
+    requests = _Requests.number(world, f"rl{number:0{DAY_DIGITS}d}", events.n_requests)
+    # the delivered impressions are the first ones (events are laid out request by request)
+    delivered = events.impressions.subset(
+        np.arange(int((columns["event_type"] == IMPRESSION).sum()))
+    )
     with _opened(sink) as writer:
         batch_prefix = f"el{number:0{DAY_DIGITS}d}"
-        _write_event_frame(world, batch, columns, batch_prefix, writer, out)
+        _write_event_frame(world, batch, columns, batch_prefix, writer, out, requests)
+        _count_request_traps(batch, delivered, _NONE)
+        scores_rng = _rng(config.seed, _LATE_BATCH, number, _SCORES)
+        _write_scores(world, batch, delivered, requests, _NONE, scores_rng, writer, out)
     state["batches"].append(batch)
     state["late_batches"] = number
     _save_state(out, state)

@@ -94,6 +94,11 @@ class TrapRates:
     assigned_twice_same_variant: float = 0.002
     assigned_to_two_variants: float = 0.002
     assigned_after_end: float = 0.01  # of the unassigned users active the day after the end
+    repeated_position_in_request: float = 0.0002  # of requests with 2+ impressions
+    click_on_unimpressed_pin: float = 0.0002  # of impressions
+    duplicate_ranker_scores: float = 0.001
+    conflicting_ranker_scores: float = 0.0002
+    unscored_requests: float = 0.001
     # exact bad rows, (table, reason, count): they replace the bad_rows rate for that table
     bad_row_counts: tuple[tuple[str, str, int], ...] = ()
 
@@ -211,6 +216,11 @@ def _hand_placed(**traps: object) -> TrapRates:
         "assigned_twice_same_variant": 3,
         "assigned_to_two_variants": 2,
         "assigned_after_end": 2,
+        "repeated_position_in_request": 2,
+        "click_on_unimpressed_pin": 3,
+        "duplicate_ranker_scores": 4,
+        "conflicting_ranker_scores": 2,
+        "unscored_requests": 3,
     }
     return TrapRates(**{**shared, **traps})
 

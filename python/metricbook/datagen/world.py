@@ -24,6 +24,7 @@ EVENT_TYPES = ("app_open", "impression", "click", "save", "hide")
 STATUSES = ("completed", "refunded")
 SURFACES = MappingProxyType({"home_feed": 0.6, "search": 0.25, "related_pins": 0.15})
 PLATFORMS = MappingProxyType({"ios": 0.45, "android": 0.35, "web": 0.2})
+RANKER_MODELS = ("ranker_a", "ranker_b")  # the candidate models raw_ranker_scores replays
 CATEGORIES = (
     "art",
     "beauty",
@@ -122,6 +123,7 @@ DEFECTS: dict[tuple[str, str], dict[str, object]] = {
     ("raw_events", "missing_event_at"): {"event_at": ""},
     ("raw_events", "unknown_event_type"): {"event_type": ["purchase", "CLICK", "scroll"]},
     ("raw_events", "missing_pin_id"): {"pin_id": ""},
+    ("raw_events", "missing_request_id"): {"request_id": ""},
     ("raw_events", "invalid_position"): {"event_type": "impression",
                                          "position": ["first", "-2", "0"]},
     ("raw_transactions", "negative_amount_usd"): {"amount_usd": "-19.99"},
@@ -129,6 +131,9 @@ DEFECTS: dict[tuple[str, str], dict[str, object]] = {
     ("raw_transactions", "unknown_status"): {"status": "pending"},
     ("raw_transactions", "transacted_at_missing_offset"): {"transacted_at": NO_OFFSET},
     ("raw_transactions", "missing_user_id"): {"user_id": ""},
+    ("raw_ranker_scores", "missing_model_id"): {"model_id": ""},
+    ("raw_ranker_scores", "invalid_score"): {"score": ["NaN", "high", "0,5"]},
+    ("raw_ranker_scores", "score_out_of_range"): {"score": ["1.5", "-0.01", "2e3"]},
     ("raw_experiment_variants", "invalid_traffic_share"): {"traffic_share": "half"},
     ("raw_experiment_assignments", "unknown_variant"): {"variant": "treatment_b"},
     ("raw_experiment_assignments", "unknown_experiment"): {"experiment_id": "exp_never_declared"},
@@ -138,7 +143,8 @@ DEFECTS: dict[tuple[str, str], dict[str, object]] = {
 
 # --------------------------------------------------------------------------------------------
 # The trap vocabulary: every trap once, with the table it is in and what staging does with it
-# ('duplicate': removed as a duplicate delivery; 'staged': kept, a mart must handle it).
+# ('duplicate': removed as a duplicate delivery; 'rejected': rejected with a reason although no
+# single row is bad; 'staged': kept, a mart must handle it).
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,48 @@ TRAPS = MappingProxyType(
             "raw_experiment_assignments",
             "staged",
             "Assigned users with no events: they stay in the experiment with zeros.",
+        ),
+        "requests_without_engagement": Trap(
+            "raw_events",
+            "staged",
+            "Feed requests with no click, save or hide: no relevant item, so NDCG is undefined "
+            "(NULL), not 0 or 1.",
+        ),
+        "saves_without_click": Trap(
+            "raw_events",
+            "staged",
+            "A save straight from the feed, without a click: relevance 2 with no click.",
+        ),
+        "click_on_unimpressed_pin": Trap(
+            "raw_events",
+            "rejected",
+            "A click on a pin its request never showed (engagement_without_impression).",
+        ),
+        "repeated_position_in_request": Trap(
+            "raw_events",
+            "rejected",
+            "An impression repeating a feed position of its request: every event of the request "
+            "is rejected.",
+        ),
+        "duplicate_ranker_scores": Trap(
+            "raw_ranker_scores", "duplicate", "A model score delivered twice, byte for byte."
+        ),
+        "conflicting_ranker_scores": Trap(
+            "raw_ranker_scores",
+            "rejected",
+            "A score re-delivered with a different value: both deliveries are rejected "
+            "(conflicting_scores).",
+        ),
+        "tied_ranker_scores": Trap(
+            "raw_ranker_scores",
+            "staged",
+            "Requests where ranker_b (two decimals) gives two served pins the same score: the "
+            "re-ranking breaks ties by pin_id.",
+        ),
+        "unscored_requests": Trap(
+            "raw_ranker_scores",
+            "staged",
+            "Requests no candidate model scored: left out of the offline evaluation and counted.",
         ),
         "weekly_category_tie_rank_1": Trap(
             "raw_events",
