@@ -402,13 +402,19 @@ def test_append_day_writes_exactly_the_day_a_longer_generate_writes(tmp_path: Pa
     generate(1000, 6, 9, tmp_path / "whole", experiment=experiment)
     added = set((tmp_path / "appended").rglob("*.parquet")) - before
     day = "part-day-2024-01-06.parquet"
-    per_day = ("raw_events", "raw_users", "raw_transactions", "raw_experiment_assignments")
+    per_day = (
+        "raw_events",
+        "raw_users",
+        "raw_transactions",
+        "raw_experiment_assignments",
+        "raw_ranker_scores",
+    )
     assert {(p.parent.name, p.name) for p in added} == {(t, day) for t in per_day}
     for table in per_day:
         appended = (tmp_path / "appended" / table / day).read_bytes()
         assert appended == (tmp_path / "whole" / table / day).read_bytes(), table
     assert read_state(tmp_path / "appended") == read_state(tmp_path / "whole")
-    assert summary.files == 4 and summary.events > 0
+    assert summary.files == len(per_day) and summary.events > 0
 
 
 def test_late_events_land_in_a_later_file_before_that_files_day(small: Path) -> None:
@@ -461,7 +467,9 @@ def test_generating_n_days_writes_each_day_in_one_bounded_call(tmp_path: Path) -
         per_day = expected_events(600, days) / days
         assert all(rows < 2 * per_day for _, rows in events)
         sizes[days] = max(rows for _, rows in events)
-        assert len(sink.calls) == 4 + 4 * days  # base: users, pins, experiments, variants
+        # base: users, pins, experiments, variants; a day: events, scores, users, transactions,
+        # assignments
+        assert len(sink.calls) == 4 + 5 * days
     assert sizes[6] < 1.5 * sizes[3], "a call's size does not grow with the number of days"
 
 
@@ -542,7 +550,15 @@ def test_a_small_profile_plants_exactly_its_hand_placed_traps(profile: Profile) 
         planted[table][reason] = count
     if traps.bad_variant_rows:
         planted["raw_experiment_variants"]["invalid_traffic_share"] = traps.bad_variant_rows
-    assert manifest["expected_rejects"] == planted
+    # the traps only a check across rows rejects: one click each; both deliveries of a
+    # conflicting score; every event of a request that repeats a position (2+ impressions and
+    # the planted one at least)
+    planted["raw_events"]["engagement_without_impression"] = traps.click_on_unimpressed_pin
+    planted["raw_ranker_scores"]["conflicting_scores"] = 2 * traps.conflicting_ranker_scores
+    rejects = {table: dict(reasons) for table, reasons in manifest["expected_rejects"].items()}
+    repeated = rejects["raw_events"].pop("repeated_position_in_request")
+    assert repeated >= 3 * traps.repeated_position_in_request
+    assert rejects == planted
     exact = {f.name: getattr(traps, f.name) for f in fields(traps) if f.name in world.TRAPS}
     for name, count in exact.items():
         if isinstance(count, int):

@@ -214,9 +214,10 @@ def _validate(config: GeneratorConfig, days: int) -> None:
         raise ValueError("variant traffic shares must add up to 1")
     if any(
         min(v.click_multiplier, v.save_multiplier, v.hide_multiplier) < 0
+        or not 0 < v.feed_share <= 1
         for v in experiment.variants
     ):
-        raise ValueError("effect multipliers must be non-negative")
+        raise ValueError("effect multipliers must be non-negative and feed_share in (0, 1]")
     planted = {str(DEFECTS[("raw_experiment_assignments", "unknown_variant")]["variant"])}
     planted |= {f"holdout_{k}" for k in range(config.traps.bad_variant_rows)}
     if planted & set(names):
@@ -960,7 +961,10 @@ class _Impressions:
     @staticmethod
     def concat(parts: Sequence[_Impressions]) -> _Impressions:
         return _Impressions(
-            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(_Impressions)}
+            **{
+                f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                for f in fields(_Impressions)
+            }
         )
 
 
@@ -986,22 +990,26 @@ class _Events:
         return len(self.user_n)
 
 
+_Multipliers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
 def _multipliers(
     world: _World, day: int, session_user: np.ndarray, assigned: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-session (click, save, hide) multipliers of the user's arm, inside the window."""
+) -> _Multipliers:
+    """Per-session (click, save, hide) multipliers and feed share of the user's arm, inside the
+    window."""
     experiment = world.config.experiment
     ones = np.ones(len(session_user))
     if experiment is None or not experiment.start_day <= day < experiment.end_day:
-        return ones, ones, ones
+        return ones, ones, ones, ones
     arm = _arm(experiment, world.users.variant_draw[session_user])
     treated = assigned[session_user]
     result = []
-    for attribute in ("click_multiplier", "save_multiplier", "hide_multiplier"):
+    for attribute in ("click_multiplier", "save_multiplier", "hide_multiplier", "feed_share"):
         factors = np.array([getattr(v, attribute) for v in experiment.variants])
         result.append(np.where(treated, factors[arm], 1.0))
-    click, save, hide = result
-    return click, save, hide
+    click, save, hide, feed = result
+    return click, save, hide, feed
 
 
 def _arm(experiment: ExperimentSpec, draw: np.ndarray) -> np.ndarray:
@@ -1040,14 +1048,14 @@ def _session_events(
     world: _World,
     session_user: np.ndarray,
     session_start: np.ndarray,
-    multipliers: tuple[np.ndarray, np.ndarray, np.ndarray],
+    multipliers: _Multipliers,
     rng: np.random.Generator,
     requests_rng: np.random.Generator,
 ) -> _Events:
     """Every session's app_open, impressions, clicks, saves and hides, vectorised. A session's
     impressions are one feed request, each pin at most once."""
     users = world.users
-    click_mult, save_mult, hide_mult = multipliers
+    click_mult, save_mult, hide_mult, feed_share = multipliers
     n_sessions = len(session_user)
     n_imp = 1 + rng.poisson(EXTRA_IMPRESSIONS, n_sessions)
     session = np.repeat(np.arange(n_sessions), n_imp)
@@ -1062,7 +1070,9 @@ def _session_events(
     category = np.where(
         favourite, users.favourites[user, which], rng.integers(0, len(CATEGORIES), n)
     )
-    pin = _distinct_pins(world, session, category, world.pins.draw(category, rng.random(n)), requests_rng)
+    pin = _distinct_pins(
+        world, session, category, world.pins.draw(category, rng.random(n)), requests_rng
+    )
 
     # Click-through falls with feed position: the reason position is recorded at all.
     p_click = users.click_propensity[user] * CLICK_SCALE / (1 + POSITION_DECAY * (slot - 1))
@@ -1135,22 +1145,32 @@ def _session_events(
         else:
             values[derived_at] = per_imp[derived]
         out[name] = values
+    # An arm's shorter feed: every draw above is made for the whole feed (so the other arm and
+    # the rest of the stream are unchanged), then the impressions past the share are dropped
+    # with what they led to.
+    shown_here = slot <= np.maximum(1, np.round(n_imp * feed_share).astype(np.int64))[session]
+    if not shown_here.all():
+        kept_event = np.ones(total, dtype=bool)
+        kept_event[derived_at] = shown_here[derived]
+        out = {name: values[kept_event] for name, values in out.items()}
+        clicks = clicks[shown_here[clicks]]
+    impressions = _Impressions(
+        request_n=session.astype(np.int64),
+        user_n=user,
+        pin_n=pin,
+        slot=slot,
+        utc_ms=shown,
+        p_click=p_click,
+        clicked=clicked,
+        engaged=clicked | saved | hidden,
+        saved_without_click=saved,
+    ).subset(np.flatnonzero(shown_here))
     return _Events(
         **out,
         click_user=user[clicks],
         click_pin=pin[clicks],
         click_ms=click_at[clicks],
-        impressions=_Impressions(
-            request_n=session.astype(np.int64),
-            user_n=user,
-            pin_n=pin,
-            slot=slot,
-            utc_ms=shown,
-            p_click=p_click,
-            clicked=clicked,
-            engaged=clicked | saved | hidden,
-            saved_without_click=saved,
-        ),
+        impressions=impressions,
         n_requests=n_sessions,
     )
 
@@ -1175,7 +1195,7 @@ def _late_events(
     users, event_day = users[order], event_day[order]
     day_start = config.start_ms + event_day * DAY_MS
     starts = day_start + (rng.random(len(users)) * 22 * HOUR_MS).astype(np.int64)
-    multipliers = [np.ones(len(users)) for _ in range(3)]
+    multipliers = [np.ones(len(users)) for _ in range(4)]
     for day in np.unique(event_day):
         rows = np.flatnonzero(event_day == day)
         for target, source in zip(
@@ -1563,9 +1583,7 @@ def _write_events(
     impressions = _Impressions.concat(
         [
             events.impressions,
-            replace(
-                late.impressions, request_n=late.impressions.request_n + events.n_requests
-            ),
+            replace(late.impressions, request_n=late.impressions.request_n + events.n_requests),
         ]
     )
     # Late events arrive anywhere in the file; every delivered event gets the next sequence id.
@@ -1662,7 +1680,9 @@ def _plant_request_traps(
     if not len(repeated) and not len(unimpressed):
         return columns, repeated
     shown: dict[int, set[int]] = {}
-    wanted = np.isin(impressions.request_n, np.concatenate([repeated, impressions.request_n[unimpressed]]))
+    wanted = np.isin(
+        impressions.request_n, np.concatenate([repeated, impressions.request_n[unimpressed]])
+    )
     for r, pin in zip(impressions.request_n[wanted].tolist(), impressions.pin_n[wanted].tolist()):
         shown.setdefault(r, set()).add(pin)
     # the request's last impression, copied with another pin (repeated) or as a click on one
@@ -1699,7 +1719,9 @@ def _plant_request_traps(
     batch["traps"]["repeated_position_in_request"] += len(repeated)
     batch["traps"]["click_on_unimpressed_pin"] += len(unimpressed)
     if len(repeated):
-        _example(batch, "repeated_position_in_request", "request_ids", requests.ids(world, repeated))
+        _example(
+            batch, "repeated_position_in_request", "request_ids", requests.ids(world, repeated)
+        )
     if len(unimpressed):
         ids = _ids(batch_prefix, seq[len(repeated) :], world.ids.event)
         _example(batch, "click_on_unimpressed_pin", "event_ids", ids)
@@ -1800,7 +1822,9 @@ def _write_scores(
     )
     _record(batch, "raw_ranker_scores", planted, "duplicate_ranker_scores")
     where = rng.integers(0, len(columns["score"]) + 1, len(conflicts))
-    columns = {name: np.insert(values, where, conflicting[name]) for name, values in columns.items()}
+    columns = {
+        name: np.insert(values, where, conflicting[name]) for name, values in columns.items()
+    }
     _add_rejects(batch, "raw_ranker_scores", "conflicting_scores", 2 * len(conflicts))
     batch["traps"]["conflicting_ranker_scores"] += len(conflicts)
     frame = _frame(world, columns, columns["user_n"])

@@ -41,7 +41,10 @@ def _epoch_ms(day: date) -> int:
 
 @dataclass(frozen=True)
 class Variant:
-    """One arm. The multipliers scale the per-impression click, save and hide probabilities."""
+    """One arm. The multipliers scale the per-impression click, save and hide probabilities;
+    feed_share (in (0, 1]) keeps that share of each session's feed, from the top: a ranking
+    that ends sessions earlier moves the arm's impressions to higher positions, so its pooled
+    CTR rises with no change in any position's CTR (the position-mix effect)."""
 
     name: str
     traffic_share: float
@@ -49,6 +52,7 @@ class Variant:
     click_multiplier: float = 1.0
     save_multiplier: float = 1.0
     hide_multiplier: float = 1.0
+    feed_share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -197,10 +201,10 @@ class Profile:
         return self.config.experiment.experiment_id
 
 
-def _arms(click_multiplier: float) -> tuple[Variant, ...]:
+def _arms(click_multiplier: float, feed_share: float = 1.0) -> tuple[Variant, ...]:
     return (
         Variant("control", 0.5, is_control=True),
-        Variant("treatment", 0.5, click_multiplier=click_multiplier),
+        Variant("treatment", 0.5, click_multiplier=click_multiplier, feed_share=feed_share),
     )
 
 
@@ -238,7 +242,9 @@ TEACHING = Profile(
         start=date(2024, 3, 4),  # a Monday; US daylight saving starts inside the window (Mar 10)
         events_per_user_day=2.8,
         pins=420,
-        experiment=ExperimentSpec(EXPERIMENT_ID, start_day=21, n_days=14, variants=_arms(1.15)),
+        experiment=ExperimentSpec(
+            EXPERIMENT_ID, start_day=21, n_days=14, variants=_arms(1.15, feed_share=0.8)
+        ),
         countries=TEACHING_COUNTRIES,
         spellings=("local_colon", "local_colon", "utc_z"),  # the web sends UTC as 'Z'
         signup_days=34,  # the last cohorts are still immature when the window closes

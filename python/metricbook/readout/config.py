@@ -24,6 +24,8 @@ The schema (`-` means required):
 | experiments.<id>.primary_direction | increase or decrease                            | increase |
 | experiments.<id>.secondary         | list of declared metrics                        | []       |
 | experiments.<id>.guardrails        | list of {metric, harmful_direction, margin}     | []       |
+| experiments.<id>.diagnostics       | list of declared metrics, reported per variant  | []       |
+|                                    | with CIs but never corrected or decided on      |          |
 | ...guardrails[i].metric            | a declared metric                               | -        |
 | ...guardrails[i].harmful_direction | increase or decrease                            | -        |
 | ...guardrails[i].margin            | finite relative change, 0 <= margin < 10        | -        |
@@ -33,7 +35,7 @@ The schema (`-` means required):
 | experiments.<id>.description       | text                                            | ""       |
 
 Across keys: a metric belongs to one family per experiment (the primary, one secondary, one
-guardrail), never two. Everywhere: unknown keys are refused (the message lists the allowed ones),
+guardrail, one diagnostic), never two. Everywhere: unknown keys are refused (the message lists the allowed ones),
 types are strict (a boolean is not a number, "no" is not a boolean, a number is not text), null
 is refused wherever a value is expected (it means "absent" only for denominator and covariate),
 and duplicate keys are refused with both line numbers.
@@ -130,11 +132,14 @@ class ExperimentConfig:
     correction: Correction
     srm_threshold: float
     description: str = ""
+    # descriptive: estimated with their CIs per variant, outside every family and the decision
+    diagnostics: tuple[str, ...] = ()
 
     @property
     def metric_names(self) -> tuple[str, ...]:
         guardrails = tuple(g.metric for g in self.guardrails)
-        return tuple(dict.fromkeys((self.primary, *self.secondary, *guardrails)))
+        names = (self.primary, *self.secondary, *guardrails, *self.diagnostics)
+        return tuple(dict.fromkeys(names))
 
 
 @dataclass(frozen=True)
@@ -366,6 +371,7 @@ class _ExperimentSpec(_Schema):
     primary_direction: DirectionChoice = "increase"
     secondary: list[MetricName] = Field(default_factory=list)
     guardrails: list[_GuardrailSpec] = Field(default_factory=list)
+    diagnostics: list[MetricName] = Field(default_factory=list)
     alpha: Probability = 0.05
     correction: CorrectionChoice = "holm"
     srm_threshold: SrmThreshold = 0.001
@@ -378,6 +384,8 @@ class _ExperimentSpec(_Schema):
             yield name, ("secondary", index)
         for index, guardrail in enumerate(self.guardrails):
             yield guardrail.metric, ("guardrails", index, "metric")
+        for index, name in enumerate(self.diagnostics):
+            yield name, ("diagnostics", index)
 
     @model_validator(mode="after")
     def _one_family_per_metric(self) -> _ExperimentSpec:
@@ -386,7 +394,7 @@ class _ExperimentSpec(_Schema):
             if name in first:
                 _fail(
                     f"metric '{name}' is already used as {first[name]}; a metric belongs to one "
-                    "family (primary, secondary or guardrails): remove one of the two",
+                    "family (primary, secondary, guardrails or diagnostics): remove one of the two",
                     at,
                 )
             first[name] = _render(at)
@@ -433,6 +441,7 @@ _WRITE = {
     "primary": "write the name of a metric declared under `metrics:`",
     "primary_direction": "write increase or decrease",
     "secondary": "write a list of metric names, e.g. [clicks_per_user, saver_rate], or []",
+    "diagnostics": "write a list of metric names, e.g. [ndcg_at_10, mean_click_position], or []",
     "secondary_item": "write the name of a metric declared under `metrics:`",
     "guardrails": "write a list of `- {metric: name, harmful_direction: increase, margin: 0.1}`"
     " items, or []",
@@ -485,7 +494,7 @@ def _context(parts: list[str | int], is_key: bool) -> str:
         if depth <= 2:
             return ("experiments", "experiment_id" if is_key else "experiment")[depth - 1]
         name = str(parts[2])
-        if name == "secondary" and depth > 3:
+        if name in ("secondary", "diagnostics") and depth > 3:
             return "secondary_item"
         if name == "guardrails" and depth > 3:
             if depth == 4:
@@ -569,6 +578,7 @@ def _build(spec: _ConfigSpec, source: str) -> Config:
             correction=cast(Correction, raw.correction),
             srm_threshold=float(raw.srm_threshold),
             description=raw.description,
+            diagnostics=tuple(raw.diagnostics),
         )
         for experiment_id, raw in spec.experiments.items()
     }

@@ -51,7 +51,7 @@ class MetricResult:
     """One metric for one treatment variant against the control: a row of the readout."""
 
     metric: str
-    role: Literal["primary", "secondary", "guardrail"]
+    role: Literal["primary", "secondary", "guardrail", "diagnostic"]
     kind: str
     method: str
     numerator: str
@@ -191,10 +191,12 @@ def guardrail_status(result: EffectEstimate, guardrail: Guardrail) -> GuardrailS
 
 def _role(
     metric: str, experiment: ExperimentConfig
-) -> Literal["primary", "secondary", "guardrail"]:
+) -> Literal["primary", "secondary", "guardrail", "diagnostic"]:
     if metric == experiment.primary:
         return "primary"
-    return "secondary" if metric in experiment.secondary else "guardrail"
+    if metric in experiment.secondary:
+        return "secondary"
+    return "diagnostic" if metric in experiment.diagnostics else "guardrail"
 
 
 def decide(
@@ -420,8 +422,9 @@ def _adjusted_by_family(roles_and_p: Sequence[tuple[str, float]], method: str) -
     """Multiple-testing correction within each family: the primary metric (across treatment
     variants: it is pre-registered, so only the number of arms multiplies it), the secondary
     metrics, and the guardrails. Correcting the primary for every secondary metric reported
-    beside it would make adding a chart cost power on the decision."""
-    adjusted = [math.nan] * len(roles_and_p)
+    beside it would make adding a chart cost power on the decision. Diagnostics are descriptive:
+    their p-values are reported as they are (no family, no decision)."""
+    adjusted = [p if role == "diagnostic" else math.nan for role, p in roles_and_p]
     for role in ("primary", "secondary", "guardrail"):
         positions = [i for i, (r, _) in enumerate(roles_and_p) if r == role]
         values = adjust_p_values([roles_and_p[i][1] for i in positions], method)

@@ -52,13 +52,17 @@ def text_table(readout: Readout) -> str:
         f"{'treatment':>11}{'lift':>9}{'lift 95% CI':>22}{'p':>9}{'p adj':>9}  note"
     )
     lines += [header, "-" * len(header)]
-    for r in readout.results:
+    decided = [r for r in readout.results if r.role != "diagnostic"]
+    diagnostics = [r for r in readout.results if r.role == "diagnostic"]
+    for r in decided + diagnostics:
+        if diagnostics and r is diagnostics[0]:
+            lines.append("ranking diagnostics (descriptive: uncorrected p, not in the decision):")
         note = []
         if r.variance_reduction is not None:
             note.append(f"CUPED -{r.variance_reduction:.0%} var")
         if r.guardrail:
             note.append(f"guardrail {r.guardrail['status']}")
-        if r.significant:
+        if r.significant and r.role != "diagnostic":
             note.append("significant")
         lines.append(
             f"{r.metric:<22}{r.role:<10}{r.variant:<11}{r.method:<22}"
