@@ -8,6 +8,6 @@
 {% macro parse_probability(column) -%}
     case
         when {{ metricbook.regex_full_match(column, '[+-]?([0-9]{1,20}([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]{1,2})?') }}
-            then cast({{ column }} as {{ dbt.type_float() }})
+            then cast({{ column }} as {{ metricbook.type_double() }})
     end
 {%- endmacro %}

@@ -15,7 +15,14 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from metricbook.checks.mirrors import content, engagement, experiments, retention, revenue
+from metricbook.checks.mirrors import (
+    content,
+    engagement,
+    experiments,
+    ranking,
+    retention,
+    revenue,
+)
 
 DATABASES = ["seeds_db", "alternate_db"]
 
@@ -66,7 +73,7 @@ def database(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="module")
 def staged(database: Path) -> dict[str, pd.DataFrame]:
-    tables = ["stg_events", "stg_users", "stg_pins", "stg_transactions"]
+    tables = ["stg_events", "stg_users", "stg_pins", "stg_transactions", "stg_ranker_scores"]
     return {table: _read(database, f"select * from {table}") for table in tables}
 
 
@@ -281,4 +288,35 @@ def test_fct_experiment_position_ctr_equals_mirror(database: Path, staged, stage
     assert actual["feed_position"].nunique() > 3
     assert_mart_equals_mirror(
         actual, expected, ["experiment_id", "variant", "surface", "feed_position"]
+    )
+
+
+def test_fct_request_ranking_equals_mirror(database: Path, staged) -> None:
+    actual = _read(database, "select * from fct_request_ranking")
+    assert actual["ndcg"].isna().any(), "no request without engagement was compared"
+    assert (actual["served_items"] < actual["k"]).any(), "no request shorter than k was compared"
+    assert_mart_equals_mirror(
+        actual, ranking.request_ranking_mart(staged["stg_events"]), ["request_id", "k"]
+    )
+
+
+def test_fct_ranker_calibration_equals_mirror(database: Path, staged) -> None:
+    actual = _read(database, "select * from fct_ranker_calibration")
+    assert actual["model_id"].nunique() >= 2, "fewer than two candidate models were compared"
+    assert_mart_equals_mirror(
+        actual,
+        ranking.ranker_calibration(staged["stg_events"], staged["stg_ranker_scores"]),
+        ["model_id", "bin"],
+    )
+
+
+def test_fct_ranker_offline_eval_equals_mirror(database: Path, staged) -> None:
+    actual = _read(database, "select * from fct_ranker_offline_eval")
+    candidates = actual[actual["model_id"] != ranking.LOGGED]
+    assert len(candidates) and (actual["model_id"] == ranking.LOGGED).any()
+    assert (candidates["requests_unscored"] > 0).any(), "no unscored request was compared"
+    assert_mart_equals_mirror(
+        actual,
+        ranking.ranker_offline_eval(staged["stg_events"], staged["stg_ranker_scores"]),
+        ["model_id", "k"],
     )

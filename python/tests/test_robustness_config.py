@@ -414,6 +414,14 @@ SHIPPED_CTR = Metric(
     description="Clicks per impression, pooled over users (the user is the unit).",
 )
 SHIPPED_GUARDRAIL = Guardrail(metric="hides_per_user", harmful_direction="increase", margin=0.1)
+SHIPPED_DIAGNOSTICS = (
+    "ndcg_at_10",
+    "mean_click_position",
+    "top3_impression_share",
+    "creators_per_user",
+    "categories_per_user",
+    "top_creator_share",
+)
 SHIPPED_HOME_FEED = ExperimentConfig(
     experiment_id="exp_home_feed_ranking_v2",
     primary="ctr",
@@ -430,6 +438,7 @@ SHIPPED_HOME_FEED = ExperimentConfig(
     correction="holm",
     srm_threshold=0.001,
     description="New home-feed ranking model vs the current one.",
+    diagnostics=SHIPPED_DIAGNOSTICS,
 )
 
 
@@ -445,8 +454,13 @@ def test_the_shipped_file_loads_to_exactly_its_values() -> None:
         "saver_rate",
         "creators_per_user",
         "top_creator_share",
+        "categories_per_user",
+        "ndcg_at_10",
+        "mean_click_position",
+        "top3_impression_share",
     ]
     assert config.metrics["ctr"] == SHIPPED_CTR
+    assert config.metrics["ndcg_at_10"].denominator == "ndcg_at_10_requests"
     assert config.metrics["top_creator_share"] == Metric(
         name="top_creator_share",
         kind="ratio",
@@ -481,6 +495,7 @@ def test_the_shipped_file_loads_to_exactly_its_values() -> None:
         "saves_per_user",
         "saver_rate",
         "hides_per_user",
+        *SHIPPED_DIAGNOSTICS,
     ]
 
 
@@ -619,3 +634,14 @@ def test_cli_reports_a_missing_config_and_an_unknown_experiment(tmp_path: Path, 
     assert main(["analyze", "--experiment", "x", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
+
+
+def test_a_diagnostic_is_its_own_family(tmp_path: Path) -> None:
+    """A diagnostic is estimated but never corrected or decided on, so naming a decided metric
+    as a diagnostic too would report it twice under two rules: refused, naming both places."""
+    text = MINI + "experiments:\n  e: {primary: m, diagnostics: [m]}\n"
+    with pytest.raises(ConfigError, match=r"experiments\.e\.diagnostics\[0\].*already used as"):
+        load_config(write(tmp_path, text))
+    text = MINI + "experiments:\n  e: {primary: m, diagnostics: [nope]}\n"
+    with pytest.raises(ConfigError, match=r"experiments\.e\.diagnostics\[0\]"):
+        load_config(write(tmp_path, text))

@@ -1,4 +1,9 @@
 {%- set pre_period_days = integer_var('experiment_pre_period_days', 0, 3660) %}
+{%- if 10 not in integer_list_var('ranking_cutoffs', 1, 1000) %}
+    {{ exceptions.raise_compiler_error(
+        "var ranking_cutoffs must include 10: fct_experiment_user_metrics reports NDCG@10"
+    ) }}
+{%- endif %}
 -- One row per assigned user per experiment, with what the user did after assignment and
 -- before the experiment. Every assigned user is here, zero-filled when inactive: dropping the
 -- users who did nothing inflates every per-user mean, differently in each arm.
@@ -44,6 +49,20 @@ pins as (
 creators as (
 
     select * from {{ ref('int_creator_impression_ranks') }}
+
+),
+
+request_items as (
+
+    select * from {{ ref('int_request_items') }}
+
+),
+
+request_ndcg as (
+
+    -- NDCG@10 of each served request (NULL when nothing in it was relevant)
+    select * from {{ ref('int_request_ranking_metrics') }}
+    where model_id = 'logged' and k = 10
 
 ),
 
@@ -99,6 +118,59 @@ post_period_events as (
         on events.pin_id = pins.pin_id
     left join creators
         on pins.creator_id = creators.creator_id
+    group by assigned_users.experiment_id, assigned_users.user_id
+
+),
+
+requests as (
+
+    -- a request belongs to the period its first impression falls in
+    select
+        request_id,
+        user_id,
+        min(impression_at) as request_at
+
+    from request_items
+    group by request_id, user_id
+
+),
+
+post_period_items as (
+
+    -- the served items: where the clicks were, and how much of the feed was its top
+    select
+        assigned_users.experiment_id,
+        assigned_users.user_id,
+        sum(case when request_items.is_clicked then request_items.feed_position else 0 end)
+            as clicked_position_sum,
+        sum(case when request_items.is_clicked then 1 else 0 end) as clicked_impressions,
+        sum(case when request_items.feed_position <= 3 then 1 else 0 end) as top3_impressions
+
+    from assigned_users
+    inner join request_items
+        on
+            assigned_users.user_id = request_items.user_id
+            and {{ in_experiment_post_period('assigned_users', 'request_items.impression_at') }}
+    group by assigned_users.experiment_id, assigned_users.user_id
+
+),
+
+post_period_requests as (
+
+    -- NDCG@10 over the user's requests that have a defined NDCG (at least one relevant item)
+    select
+        assigned_users.experiment_id,
+        assigned_users.user_id,
+        sum(request_ndcg.ndcg) as ndcg_at_10_sum,
+        count(request_ndcg.ndcg) as ndcg_at_10_requests
+
+    from assigned_users
+    inner join requests
+        on
+            assigned_users.user_id = requests.user_id
+            and {{ in_experiment_post_period('assigned_users', 'requests.request_at') }}
+    inner join request_ndcg
+        on requests.request_id = request_ndcg.request_id
     group by assigned_users.experiment_id, assigned_users.user_id
 
 ),
@@ -163,6 +235,15 @@ final as (
             as distinct_creators,
         cast(coalesce(post_period_events.top_creator_impressions, 0) as {{ dbt.type_bigint() }})
             as top_creator_impressions,
+        cast(coalesce(post_period_items.clicked_position_sum, 0) as {{ dbt.type_bigint() }})
+            as clicked_position_sum,
+        cast(coalesce(post_period_items.clicked_impressions, 0) as {{ dbt.type_bigint() }})
+            as clicked_impressions,
+        cast(coalesce(post_period_items.top3_impressions, 0) as {{ dbt.type_bigint() }})
+            as top3_impressions,
+        {{ safe_divide('coalesce(post_period_requests.ndcg_at_10_sum, 0)', 1) }} as ndcg_at_10_sum,
+        cast(coalesce(post_period_requests.ndcg_at_10_requests, 0) as {{ dbt.type_bigint() }})
+            as ndcg_at_10_requests,
         cast(coalesce(pre_period_events.pre_impressions, 0) as {{ dbt.type_bigint() }}) as pre_impressions,
         cast(coalesce(pre_period_events.pre_clicks, 0) as {{ dbt.type_bigint() }}) as pre_clicks,
         cast(coalesce(pre_period_events.pre_saves, 0) as {{ dbt.type_bigint() }}) as pre_saves,
@@ -181,6 +262,14 @@ final as (
         on
             assigned_users.experiment_id = post_period_revenue.experiment_id
             and assigned_users.user_id = post_period_revenue.user_id
+    left join post_period_items
+        on
+            assigned_users.experiment_id = post_period_items.experiment_id
+            and assigned_users.user_id = post_period_items.user_id
+    left join post_period_requests
+        on
+            assigned_users.experiment_id = post_period_requests.experiment_id
+            and assigned_users.user_id = post_period_requests.user_id
 
 )
 

@@ -55,12 +55,17 @@ checked as (
         ranked.event_at_text,
         ranked.feed_position,
         ranked.event_at,
-        coalesce(ranked.reject_reason, request_checks.request_reject_reason) as reject_reason
+        coalesce(
+            ranked.reject_reason,
+            -- only the winner was checked; its duplicate deliveries stay duplicates
+            case when ranked.delivery_rank = 1 then request_checks.request_reject_reason end
+        ) as reject_reason
 
+    -- an equality-only join (one winner per event_id): a condition on one side in the ON
+    -- clause turns DuckDB's hash join into a nested loop
     from ranked
     left join request_checks
-        on ranked.delivery_rank = 1
-        and ranked.event_id = request_checks.event_id
+        on ranked.event_id = request_checks.event_id
 
 ),
 

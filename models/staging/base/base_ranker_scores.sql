@@ -1,7 +1,10 @@
+{{ config(materialized='table') }}
+
 -- The ledger of raw_ranker_scores: one row per delivered row, parsed, with its fate.
 -- The key is (model_id, request_id, pin_id). Deliveries of a key that agree on the score are
 -- duplicates of one row; deliveries that disagree are all rejected (conflicting_scores): no
 -- rule can tell which score the model really gave, and picking one would move the evaluation.
+-- A table, like base_events: two scores per impression make it the other big raw table.
 
 with
 

@@ -106,10 +106,28 @@ PITFALLS: tuple[Pitfall, ...] = (
         lambda r: r["wrong_value"] > r["right_value"],
     ),
     Pitfall(
+        "raw_ctr_ignores_position_mix",
+        "Raw CTR across arms when positions moved (the mix effect)",
+        "wrong > right + 5 points",
+        lambda r: r["wrong_value"] > r["right_value"] + 0.05,
+    ),
+    Pitfall(
         "counting_repeated_saves",
         "Counting repeated saves of one pin",
         "wrong > right",
         lambda r: r["wrong_value"] > r["right_value"],
+    ),
+    Pitfall(
+        "ndcg_empty_requests_as_zero",
+        "Averaging NDCG with empty requests as 0 (or 1)",
+        "as 0 < right < as 1",
+        lambda r: r["wrong_value"] < r["right_value"] < r["wrong_value_as_one"],
+    ),
+    Pitfall(
+        "precision_divided_by_request_length",
+        "Precision@k divided by the request length, not k",
+        "wrong > right",
+        lambda r: r["short_requests"] > 0 and r["wrong_value"] > r["right_value"],
     ),
 )
 

@@ -1683,7 +1683,8 @@ def _plant_request_traps(
     wanted = np.isin(
         impressions.request_n, np.concatenate([repeated, impressions.request_n[unimpressed]])
     )
-    for r, pin in zip(impressions.request_n[wanted].tolist(), impressions.pin_n[wanted].tolist()):
+    requests_shown = impressions.request_n[wanted].tolist()
+    for r, pin in zip(requests_shown, impressions.pin_n[wanted].tolist(), strict=True):
         shown.setdefault(r, set()).add(pin)
     # the request's last impression, copied with another pin (repeated) or as a click on one
     last = np.zeros(n_requests, dtype=np.int64)
@@ -1733,7 +1734,9 @@ def _plant_request_traps(
 def _request_surface(columns: dict[str, np.ndarray], request_n: np.ndarray) -> np.ndarray:
     """The surface each request was served on (from its first impression row)."""
     rows = np.flatnonzero(columns["event_type"] == IMPRESSION)
-    first = dict(zip(columns["request_n"][rows].tolist(), columns["surface"][rows].tolist()))
+    first = dict(
+        zip(columns["request_n"][rows].tolist(), columns["surface"][rows].tolist(), strict=True)
+    )
     return np.array([first[r] for r in request_n.tolist()], np.int8)
 
 

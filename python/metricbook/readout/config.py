@@ -35,10 +35,10 @@ The schema (`-` means required):
 | experiments.<id>.description       | text                                            | ""       |
 
 Across keys: a metric belongs to one family per experiment (the primary, one secondary, one
-guardrail, one diagnostic), never two. Everywhere: unknown keys are refused (the message lists the allowed ones),
-types are strict (a boolean is not a number, "no" is not a boolean, a number is not text), null
-is refused wherever a value is expected (it means "absent" only for denominator and covariate),
-and duplicate keys are refused with both line numbers.
+guardrail, one diagnostic), never two. Everywhere: unknown keys are refused (the message lists
+the allowed ones), types are strict (a boolean is not a number, "no" is not a boolean, a number
+is not text), null is refused wherever a value is expected (it means "absent" only for
+denominator and covariate), and duplicate keys are refused with both line numbers.
 
 The YAML itself: a regular UTF-8 file (a BOM is fine) of at most MAX_BYTES (1 MiB, a real one is
 a few kB); one document; booleans are only true/false (as in YAML 1.2: `yes`, `no`, `on`, `off`

@@ -331,6 +331,7 @@ def analyze(
 
     results = []
     for (metric, variant, effect), p_adjusted in zip(estimates, adjusted, strict=True):
+        role = _role(metric.name, experiment)
         sequential = always_valid(
             effect.diff,
             effect.diff_se**2,
@@ -349,7 +350,7 @@ def analyze(
         results.append(
             MetricResult(
                 metric=metric.name,
-                role=_role(metric.name, experiment),
+                role=role,
                 kind=metric.kind,
                 method=effect.method,
                 numerator=metric.numerator,
@@ -371,7 +372,8 @@ def analyze(
                 p_value=effect.p_value,
                 p_value_adjusted=p_adjusted,
                 alpha=experiment.alpha,
-                significant=p_adjusted < experiment.alpha,
+                # a diagnostic describes; it claims nothing, so it is never "significant"
+                significant=role != "diagnostic" and p_adjusted < experiment.alpha,
                 variance_reduction=effect.variance_reduction,
                 unadjusted=_unadjusted(effect),
                 p_value_always_valid=sequential.p_value,

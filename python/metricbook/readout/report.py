@@ -48,7 +48,7 @@ def text_table(readout: Readout) -> str:
         "",
     ]
     header = (
-        f"{'metric':<22}{'role':<10}{'variant':<11}{'method':<22}{'control':>10}"
+        f"{'metric':<22}{'role':<12}{'variant':<11}{'method':<22}{'control':>10}"
         f"{'treatment':>11}{'lift':>9}{'lift 95% CI':>22}{'p':>9}{'p adj':>9}  note"
     )
     lines += [header, "-" * len(header)]
@@ -65,7 +65,7 @@ def text_table(readout: Readout) -> str:
         if r.significant and r.role != "diagnostic":
             note.append("significant")
         lines.append(
-            f"{r.metric:<22}{r.role:<10}{r.variant:<11}{r.method:<22}"
+            f"{r.metric:<22}{r.role:<12}{r.variant:<11}{r.method:<22}"
             f"{_num(r.control_value):>10}{_num(r.treatment_value):>11}{_pct(r.rel_lift):>9}"
             f"{_pct(r.rel_lift_ci_low) + ' to ' + _pct(r.rel_lift_ci_high):>22}"
             f"{_p(r.p_value):>9}{_p(r.p_value_adjusted):>9}  {', '.join(note)}"

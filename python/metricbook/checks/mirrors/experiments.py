@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from metricbook.checks.mirrors import ranking
+
 KEY = ["experiment_id", "user_id"]
 # |sum(traffic_share) - 1| above this excludes the experiment (int_experiment_checks)
 TRAFFIC_SHARE_TOLERANCE = 0.001
@@ -191,18 +193,47 @@ def user_metrics(
         distinct_creators=("creator_id", "nunique"),
         top_creator_impressions=("is_top_creator", "sum"),
     )
+    served = _ranking_diagnostics(users, events)
 
     result = (
         users.set_index(KEY)[["variant", "is_control", "first_assigned_at"]]
         .join(_counts(post))
         .join(revenue)
         .join(diversity)
+        .join(served)
         .join(_counts(pre, prefix="pre_").drop(columns=["pre_hides"]))
     )
     counts = [c for c in result.columns if c not in ("variant", "is_control", "first_assigned_at")]
     result[counts] = result[counts].fillna(0)
     result["has_saved"] = (result["saves"] > 0).astype(int)
     return result.reset_index()
+
+
+def _in_post_period(frame: pd.DataFrame, at: str) -> pd.DataFrame:
+    return frame[(frame[at] >= frame["first_assigned_at"]) & (frame[at] <= frame["end_at"])]
+
+
+def _ranking_diagnostics(users: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """Per assigned user, from the served items of the post period: the clicked positions, the
+    impressions in the top 3, and NDCG@10 (served order) over the requests that have one (a
+    request is in the period of its first impression)."""
+    items = ranking.request_items(events)
+    shown = _in_post_period(users.merge(items, on="user_id"), "impression_at")
+    clicked = shown[shown["is_clicked"]]
+    placed = pd.DataFrame(
+        {
+            "clicked_position_sum": clicked.groupby(KEY)["feed_position"].sum(),
+            "clicked_impressions": clicked.groupby(KEY).size(),
+            "top3_impressions": shown[shown["feed_position"] <= 3].groupby(KEY).size(),
+        }
+    )
+    no_scores = pd.DataFrame(columns=["model_id", "request_id", "pin_id", "score"])
+    metrics = ranking.request_ranking_metrics(ranking.ranked_request_items(items, no_scores), [10])
+    starts = items.groupby(["request_id", "user_id"], as_index=False)["impression_at"].min()
+    requests = _in_post_period(users.merge(starts, on="user_id"), "impression_at")
+    judged = requests.merge(metrics[metrics["ndcg"].notna()], on="request_id")
+    ndcg = judged.groupby(KEY)["ndcg"].agg(ndcg_at_10_sum="sum", ndcg_at_10_requests="size")
+    return placed.join(ndcg, how="outer")
 
 
 def position_ctr(
