@@ -77,9 +77,11 @@ def test_readout_splits_the_ctr_change_into_rate_and_position_mix(warehouse) -> 
     assert split.control_ctr == pytest.approx(pooled["control"], rel=1e-12)
     assert split.treatment_ctr == pytest.approx(pooled["treatment"], rel=1e-12)
     assert split.rate_effect + split.mix_effect == pytest.approx(split.diff, abs=1e-12)
-    # the seeds lift clicks at every slot and leave the feed's positions alone: the change is
-    # a rate effect, and the position-adjusted lift agrees with the raw one
-    assert split.rate_effect > 0 and abs(split.mix_effect) < 0.25 * split.rate_effect
+    # the seeds lift clicks at every slot (x1.15) and cut the treatment's feeds to their top
+    # 80%: a rate effect near +15% and a mix effect of the same size that the raw lift mixes in
+    assert split.rate_effect > 0 and split.mix_effect > 0.5 * split.rate_effect
+    assert 0 < split.position_adjusted_lift < 0.3
+    assert split.raw_lift > split.position_adjusted_lift + 0.05
     assert split.slots > 10 and split.unplaced_clicks == 0
     assert readout.to_dict()["ctr_decomposition"]["treatment"]["rate_effect"] == split.rate_effect
     assert "position-mix effect" in text_table(readout)
@@ -104,11 +106,14 @@ def test_readout_on_the_seeds(warehouse) -> None:
     assert set(by_metric) == {
         "ctr", "clicks_per_user", "saves_per_user", "active_days_per_user",
         "revenue_per_user", "hides_per_user", "saver_rate",
+        "ndcg_at_10", "mean_click_position", "top3_impression_share", "creators_per_user",
+        "categories_per_user", "top_creator_share",
     }  # fmt: skip
     ctr = by_metric["ctr"]
-    # the seeds plant a +15% click lift: the CI must contain it and exclude zero
-    assert ctr.rel_lift_ci_low < 0.15 < ctr.rel_lift_ci_high
+    # the seeds plant a +15% click lift per position, and shorter feeds move the treatment's
+    # impressions up: the pooled CTR lift is significant and larger than the planted one
     assert ctr.rel_lift_ci_low > 0 and ctr.significant
+    assert ctr.rel_lift > 0.15
     assert ctr.method == "cuped_delta_method_z" and ctr.variance_reduction > 0.2
     # CUPED narrows the interval (its p-value can still be higher: it also removes the
     # pre-period imbalance that flattered the unadjusted difference)
@@ -119,6 +124,23 @@ def test_readout_on_the_seeds(warehouse) -> None:
     assert by_metric["hides_per_user"].guardrail["status"] in {"ok", "inconclusive", "harmed"}
     assert readout.decision.verdict in {"ship", "inconclusive", "do not ship"}
     assert readout.decision.reasons
+    # diagnostics: estimated with CIs, never corrected, never "significant", not in the decision
+    diagnostics = [r for r in readout.results if r.role == "diagnostic"]
+    assert {r.metric for r in diagnostics} == {
+        "ndcg_at_10", "mean_click_position", "top3_impression_share", "creators_per_user",
+        "categories_per_user", "top_creator_share",
+    }  # fmt: skip
+    assert all(r.p_value_adjusted == r.p_value and not r.significant for r in diagnostics)
+    assert by_metric["ndcg_at_10"].method == "delta_method_z"
+    # shorter feeds: clicks sit higher, more of the feed is its top 3
+    assert by_metric["mean_click_position"].rel_lift_ci_high < 0
+    assert by_metric["top3_impression_share"].rel_lift_ci_low > 0
+    assert not any(
+        r.metric in {d.metric for d in diagnostics}
+        for r in readout.results
+        if r.role != "diagnostic"
+    )
+    assert "ranking diagnostics" in text_table(readout)
 
 
 def test_alternate_data_without_an_effect_is_not_shipped(alternate_db: Path) -> None:

@@ -33,6 +33,12 @@ CASES = [
     ("session_gap_minutes", ".inf", "fct_sessions"),
     ("top_n", ".nan", "fct_top_categories"),
     ("retention_day_numbers", "[1, .inf]", "fct_retention"),
+    ("ranking_cutoffs", "[3, 3]", "fct_ranker_offline_eval"),
+    ("ranking_cutoffs", "[0]", "int_request_ranking_metrics"),
+    ("ranking_cutoffs", '"3"', "fct_request_ranking"),
+    ("ranking_cutoffs", "[3, .inf]", "fct_request_ranking"),
+    # well formed, but NDCG@10 in the experiment readout needs 10 among them
+    ("ranking_cutoffs", "[3, 5]", "fct_experiment_user_metrics"),
 ]
 
 

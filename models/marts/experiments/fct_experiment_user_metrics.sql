@@ -1,7 +1,7 @@
 {%- set pre_period_days = integer_var('experiment_pre_period_days', 0, 3660) %}
 {%- if 10 not in integer_list_var('ranking_cutoffs', 1, 1000) %}
     {{ exceptions.raise_compiler_error(
-        "var ranking_cutoffs must include 10: fct_experiment_user_metrics reports NDCG@10"
+        "var ranking_cutoffs must be a list that includes 10: fct_experiment_user_metrics reports NDCG@10"
     ) }}
 {%- endif %}
 -- One row per assigned user per experiment, with what the user did after assignment and
