@@ -3,64 +3,80 @@
     (base_events: every dedupe winner) and the incremental path of stg_events (recent winners,
     checked together with the impressions already staged for the same requests).
 
-    `winners`: events that passed the row checks and won their dedupe (one row per event_id),
-    with event_id, user_id, pin_id, request_id, event_type, surface, feed_position.
-    `context_impressions` (optional): impressions staged earlier, same columns, checked with them.
-
-    A select of (event_id, request_reject_reason), one row per winner; the reason is NULL when
-    the event passes. In this order:
+    `relation` has event_id, user_id, pin_id, request_id, event_type, surface, feed_position and
+    a boolean is_served_row: the row passed the row checks and won its dedupe, so, if it is an
+    impression, it was served in its request (the rest are carried along and never checked).
+    Returns every column of `relation`, helper counts, and request_reject_reason (NULL when the
+    served row passes), in this order:
       inconsistent_request          the request's impressions name more than one user or surface
       repeated_position_in_request  two impressions of the request share a feed position
       repeated_pin_in_request       a pin is impressed twice in the request: (request_id, pin_id)
                                     would no longer name one served item
       engagement_without_impression a click, save or hide whose (request_id, pin_id) was never
-                                    impressed to that user in a request that passed
+                                    impressed to that user
     Every event of a failing request carries the request's reason, so a request is staged whole
-    or not at all. app_open rows carry no request and are never checked here.
+    or not at all. app_open rows carry no request and are never checked.
+
+    Window functions, not joins: no engine can misjudge a join's size here (Postgres estimated
+    one row for a filtered CTE and nested-looped for minutes on the 30,000 seed events), and
+    DISTINCT inside a window is not portable, so distinct counts are min/max comparisons and
+    copies per (request, position) and (request, pin).
 -#}
-{% macro request_reject_reasons(winners, context_impressions=none) -%}
-    {%- set impressions -%}
-        select request_id, user_id, surface, pin_id, feed_position
-        from {{ winners }}
-        where event_type = 'impression'
-        {%- if context_impressions %}
-        union all
-        select request_id, user_id, surface, pin_id, feed_position
-        from {{ context_impressions }}
-        {%- endif %}
-    {%- endset -%}
-    {%- set requests -%}
-        select
-            request_id,
-            case
-                when count(distinct user_id) > 1 or count(distinct surface) > 1
-                    then 'inconsistent_request'
-                when count(distinct feed_position) < count(*) then 'repeated_position_in_request'
-                when count(distinct pin_id) < count(*) then 'repeated_pin_in_request'
-            end as request_reject_reason
-        from ({{ impressions }}) as impressions
-        group by request_id
-    {%- endset -%}
+{% macro request_reject_reasons(relation) -%}
     select
-        checked.event_id,
+        by_request.*,
         case
-            when checked.event_type = 'app_open' then null
-            when requests.request_reject_reason is not null then requests.request_reject_reason
-            when checked.event_type in ('click', 'save', 'hide') and served.request_id is null
+            when not by_request.is_served_row or by_request.event_type = 'app_open' then null
+            when by_request.request_min_user <> by_request.request_max_user
+                or by_request.request_min_surface <> by_request.request_max_surface
+                then 'inconsistent_request'
+            when by_request.max_position_copies > 1 then 'repeated_position_in_request'
+            when by_request.max_pin_copies > 1 then 'repeated_pin_in_request'
+            when by_request.event_type in ('click', 'save', 'hide')
+                and by_request.user_pin_impressions = 0
                 then 'engagement_without_impression'
         end as request_reject_reason
 
-    from {{ winners }} as checked
-    left join ({{ requests }}) as requests
-        on checked.request_id = requests.request_id
-    left join (
-        select distinct impressions.request_id, impressions.pin_id, impressions.user_id
-        from ({{ impressions }}) as impressions
-        inner join ({{ requests }}) as passed
-            on impressions.request_id = passed.request_id
-        where passed.request_reject_reason is null
-    ) as served
-        on checked.request_id = served.request_id
-        and checked.pin_id = served.pin_id
-        and checked.user_id = served.user_id
+    from (
+
+        select
+            by_item.*,
+            min(case when by_item.is_served_impression then by_item.user_id end)
+                over (partition by by_item.request_id) as request_min_user,
+            max(case when by_item.is_served_impression then by_item.user_id end)
+                over (partition by by_item.request_id) as request_max_user,
+            min(case when by_item.is_served_impression then by_item.surface end)
+                over (partition by by_item.request_id) as request_min_surface,
+            max(case when by_item.is_served_impression then by_item.surface end)
+                over (partition by by_item.request_id) as request_max_surface,
+            max(case when by_item.is_served_impression then by_item.position_copies end)
+                over (partition by by_item.request_id) as max_position_copies,
+            max(case when by_item.is_served_impression then by_item.pin_copies end)
+                over (partition by by_item.request_id) as max_pin_copies
+
+        from (
+
+            select
+                flagged.*,
+                count(case when flagged.is_served_impression then 1 end) over (
+                    partition by flagged.request_id, flagged.feed_position
+                ) as position_copies,
+                count(case when flagged.is_served_impression then 1 end) over (
+                    partition by flagged.request_id, flagged.pin_id
+                ) as pin_copies,
+                count(case when flagged.is_served_impression then 1 end) over (
+                    partition by flagged.request_id, flagged.pin_id, flagged.user_id
+                ) as user_pin_impressions
+
+            from (
+                select
+                    served_rows.*,
+                    (served_rows.is_served_row and served_rows.event_type = 'impression')
+                        as is_served_impression
+                from {{ relation }} as served_rows
+            ) as flagged
+
+        ) as by_item
+
+    ) as by_request
 {%- endmacro %}

@@ -129,19 +129,34 @@ earlier_impressions as (
 
 ),
 
-request_checks as (
+served as (
 
-    {{ request_reject_reasons('row_winners', 'earlier_impressions') | indent(4) }}
+    select
+        event_id, user_id, pin_id, request_id, event_type, surface, feed_position, event_at,
+        true as is_served_row,
+        false as is_context
+
+    from row_winners
+    union all
+    select
+        event_id, user_id, pin_id, request_id, event_type, surface, feed_position, event_at,
+        true as is_served_row,
+        true as is_context
+
+    from earlier_impressions
+
+),
+
+checked as (
+
+    {{ request_reject_reasons('served') | indent(4) }}
 
 ),
 
 winners as (
 
-    select row_winners.*
-    from row_winners
-    inner join request_checks
-        on row_winners.event_id = request_checks.event_id
-    where request_checks.request_reject_reason is null
+    select * from checked
+    where not is_context and request_reject_reason is null
 
 ),
 

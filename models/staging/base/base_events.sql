@@ -27,45 +27,21 @@ ranked as (
 
 ),
 
-winners as (
+served as (
 
-    select * from ranked
-    where delivery_rank = 1 and reject_reason is null
+    select
+        *,
+        delivery_rank = 1 and reject_reason is null as is_served_row
 
-),
-
-request_checks as (
-
-    -- the checks across rows (a request's impressions, an engagement's impression)
-    {{ request_reject_reasons('winners') | indent(4) }}
+    from ranked
 
 ),
 
 checked as (
 
-    select
-        ranked.event_id,
-        ranked.delivery_rank,
-        ranked.user_id,
-        ranked.pin_id,
-        ranked.request_id,
-        ranked.event_type,
-        ranked.surface,
-        ranked.position_text,
-        ranked.event_at_text,
-        ranked.feed_position,
-        ranked.event_at,
-        coalesce(
-            ranked.reject_reason,
-            -- only the winner was checked; its duplicate deliveries stay duplicates
-            case when ranked.delivery_rank = 1 then request_checks.request_reject_reason end
-        ) as reject_reason
-
-    -- an equality-only join (one winner per event_id): a condition on one side in the ON
-    -- clause turns DuckDB's hash join into a nested loop
-    from ranked
-    left join request_checks
-        on ranked.event_id = request_checks.event_id
+    -- the checks across rows (a request's impressions, an engagement's impression), on the
+    -- dedupe winners only: a winner's duplicate deliveries stay duplicates
+    {{ request_reject_reasons('served') | indent(4) }}
 
 ),
 
@@ -83,8 +59,9 @@ final as (
         event_at_text,
         feed_position,
         event_at,
-        reject_reason,
-        {{ row_status('reject_reason', 'delivery_rank') }} as row_status
+        coalesce(reject_reason, request_reject_reason) as reject_reason,
+        {{ row_status('coalesce(reject_reason, request_reject_reason)', 'delivery_rank') }}
+            as row_status
 
     from checked
 
