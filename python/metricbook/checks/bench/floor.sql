@@ -15,26 +15,58 @@ create or replace table events as
 with parsed as (
     select
         clean(event_id) as event_id, clean(user_id) as user_id, clean(pin_id) as pin_id,
-        clean(event_type) as event_type, clean(surface) as surface,
-        clean(position) as position_text, clean(event_at) as event_at_text,
+        clean(request_id) as request_id, clean(event_type) as event_type,
+        clean(surface) as surface, clean(position) as position_text,
+        clean(event_at) as event_at_text,
         case when regexp_full_match(clean(position), '[+-]?[0-9]{1,9}')
             then cast(clean(position) as integer) end as feed_position,
         utc(clean(event_at)) as event_at
     from read_parquet('{raw}/raw_events/*.parquet', union_by_name = true)
+),
+winners as (
+    select *, event_type = 'impression' as is_impression
+    from parsed
+    where event_id is not null and user_id is not null and event_at is not null
+        and event_type in ('app_open', 'impression', 'click', 'save', 'hide')
+        and (event_type = 'app_open' or (pin_id is not null and request_id is not null))
+        and not (position_text is not null and coalesce(feed_position, 0) < 1)
+        and not (event_type = 'impression' and feed_position is null)
+    qualify row_number() over (
+        partition by event_id
+        order by event_at, event_at_text, user_id, pin_id nulls last, request_id nulls last,
+            event_type, surface nulls last, position_text nulls last
+    ) = 1
+),
+-- a request is kept whole or not at all; an engagement needs its impression (CASE, not
+-- FILTER, inside the windows: DuckDB evaluates FILTER windows ten times slower here)
+copies as (
+    select *,
+        count(case when is_impression then 1 end) over (partition by request_id, feed_position)
+            as position_copies,
+        count(case when is_impression then 1 end) over (partition by request_id, pin_id)
+            as pin_copies,
+        count(case when is_impression then 1 end) over (partition by request_id, pin_id, user_id)
+            as shown_to_user
+    from winners
+),
+requests as (
+    select *,
+        max(case when is_impression then position_copies end) over (partition by request_id)
+            as max_position,
+        max(case when is_impression then pin_copies end) over (partition by request_id) as max_pin,
+        min(case when is_impression then user_id end) over (partition by request_id) as min_user,
+        max(case when is_impression then user_id end) over (partition by request_id) as max_user,
+        min(case when is_impression then surface end) over (partition by request_id) as min_surface,
+        max(case when is_impression then surface end) over (partition by request_id) as max_surface
+    from copies
 )
-select event_id, user_id, pin_id, event_type, surface, feed_position, event_at,
+select event_id, user_id, pin_id, request_id, event_type, surface, feed_position, event_at,
     cast(event_at as date) as event_date
-from parsed
-where event_id is not null and user_id is not null and event_at is not null
-    and event_type in ('app_open', 'impression', 'click', 'save', 'hide')
-    and (event_type = 'app_open' or pin_id is not null)
-    and not (position_text is not null and coalesce(feed_position, 0) < 1)
-    and not (event_type = 'impression' and feed_position is null)
-qualify row_number() over (
-    partition by event_id
-    order by event_at, event_at_text, user_id, pin_id nulls last, event_type, surface nulls last,
-        position_text nulls last
-) = 1;
+from requests
+where event_type = 'app_open'
+    or (coalesce(max_position, 0) <= 1 and coalesce(max_pin, 0) <= 1
+        and min_user is not distinct from max_user and min_surface is not distinct from max_surface
+        and (is_impression or shown_to_user > 0));
 
 create or replace table users as
 select clean(user_id) as user_id, clean(country) as country,
