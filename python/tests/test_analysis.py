@@ -27,6 +27,9 @@ CONTRACT_FIELDS = {
     "p_value", "p_value_adjusted",
 }  # fmt: skip
 
+# metric x variant rows of the seed readout: every metric the experiment names, one treatment
+RESULTS = len(load_config().experiment("exp_home_feed_ranking_v2").metric_names)
+
 
 @pytest.fixture(scope="module")
 def warehouse(seeds_db: Path):
@@ -256,7 +259,7 @@ def test_cli_json_carries_the_contract(monkeypatch, capsys, seeds_db: Path) -> N
     payload = json.loads(out)
     assert {"experiment_id", "srm", "results", "decision"} <= set(payload)
     assert {"p_value", "counts", "expected_shares", "passed"} <= set(payload["srm"])
-    assert len(payload["results"]) == 7
+    assert len(payload["results"]) == RESULTS
     for entry in payload["results"]:
         assert set(entry) >= CONTRACT_FIELDS, CONTRACT_FIELDS - set(entry)
         assert entry["kind"] in {"mean", "ratio", "proportion"}
@@ -292,7 +295,7 @@ def test_cli_write_replaces_the_experiment_results(monkeypatch, capsys, scratch_
             "select metric, p_value, decision from experiment_results where experiment_id = ?",
             [EXPERIMENT],
         ).fetchall()
-    assert len(rows) == 7  # written twice, replaced, not appended
+    assert len(rows) == RESULTS  # written twice, replaced, not appended
 
 
 def test_cli_unknown_experiment_is_a_one_line_error(monkeypatch, capsys, seeds_db: Path) -> None:

@@ -37,6 +37,9 @@ RESAMPLES = "200"
 ANALYZE = ["analyze", "--experiment", EXPERIMENT, "--bootstrap-resamples", RESAMPLES]
 METRICBOOK = Path(sys.executable).parent / "metricbook"
 
+# metric x variant rows of the seed readout: every metric the experiment names, one treatment
+RESULTS = len(load_config().experiment("exp_home_feed_ranking_v2").metric_names)
+
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -643,7 +646,7 @@ def test_write_replaces_this_experiments_rows_only(run, db, tmp_path, reference)
     code, _, err = run(db, *ANALYZE, "--write")
     assert code == 0, err
     a = _results(db)
-    assert len(a) == len(reference["results"]) == 7
+    assert len(a) == len(reference["results"]) == RESULTS
     code, _, err = run(db, *ANALYZE, "--write", "--config", _config(tmp_path, _metric_set_b))
     assert code == 0, err
     b = _results(db)
@@ -666,7 +669,7 @@ def test_write_adds_columns_an_older_table_lacks(run, db) -> None:
     assert columns == {name for name, _ in result_columns()}
     assert rows_of(db, "select metric, p_value, decision from experiment_results "
                    "where experiment_id = 'exp_old'") == [("ctr", 0.5, None)]  # fmt: skip
-    assert len(_results(db)) == 7
+    assert len(_results(db)) == RESULTS
 
 
 def test_write_schema_is_fixed_even_when_a_column_is_all_null(run, db, tmp_path) -> None:

@@ -202,7 +202,10 @@ def _rows(case: Hostile, index: int) -> dict[str, str]:
         "raw_pins": PIN,
         "raw_experiment_assignments": ASSIGNMENT,
     }[case.table]
-    return {**template, **_key(case, index), **case.values}
+    # each hostile event is an impression of its own request, so no row's fate depends on
+    # another hostile row through the request checks
+    own = {"request_id": f"r-hostile-{index}"} if case.table == "raw_events" else {}
+    return {**template, **own, **_key(case, index), **case.values}
 
 
 def _append_hostile_rows(project: Path) -> dict[str, list[tuple[str, str]]]:

@@ -26,6 +26,9 @@ class Pitfall:
     title: str
     prediction: str
     holds: Callable[[Row], bool]
+    # For a pitfall that needs a trap only the teaching seeds plant: what holds on data without
+    # it (the alternate data set), so the prediction is still checked on untuned data.
+    without_trap: Callable[[Row], bool] | None = None
 
 
 def _relative_gap(row: Row) -> float:
@@ -110,6 +113,8 @@ PITFALLS: tuple[Pitfall, ...] = (
         "Raw CTR across arms when positions moved (the mix effect)",
         "wrong > right + 5 points",
         lambda r: r["wrong_value"] > r["right_value"] + 0.05,
+        # the alternate treatment keeps whole feeds: no mix, so raw and adjusted agree
+        without_trap=lambda r: abs(r["wrong_value"] - r["right_value"]) < 0.03,
     ),
     Pitfall(
         "counting_repeated_saves",
@@ -141,10 +146,18 @@ class PitfallResult:
     details: dict[str, float]
 
     @property
+    def row(self) -> Row:
+        return {"wrong_value": self.wrong_value, "right_value": self.right_value, **self.details}
+
+    @property
     def holds(self) -> bool:
-        return self.pitfall.holds(
-            {"wrong_value": self.wrong_value, "right_value": self.right_value, **self.details}
-        )
+        return self.pitfall.holds(self.row)
+
+    @property
+    def holds_without_trap(self) -> bool:
+        """On data without the teaching seeds' planted traps (see Pitfall.without_trap)."""
+        check = self.pitfall.without_trap or self.pitfall.holds
+        return check(self.row)
 
 
 def compile_gallery(project_dir: Path, target_path: Path, database: Path) -> dict[str, str]:

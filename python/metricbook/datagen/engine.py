@@ -1397,8 +1397,16 @@ def _local_date_moved(frame: pd.DataFrame) -> np.ndarray:
     utc_ms = frame["utc_ms"].to_numpy()
     local_ms = utc_ms + frame["utc_offset_min"].to_numpy().astype(np.int64) * 60_000
     spelled_utc = SPELLING_IS_UTC[frame["style"].to_numpy()]
+    return (local_ms // DAY_MS != utc_ms // DAY_MS) & ~spelled_utc & _staged(frame)
+
+
+def _staged(frame: pd.DataFrame) -> np.ndarray:
+    """Rows staging keeps by design: no defect, and not rejected by a check across rows (a
+    planted request trap, or an event of a request that is rejected whole)."""
     clean = frame["defect"].to_numpy() == 0
-    return (local_ms // DAY_MS != utc_ms // DAY_MS) & ~spelled_utc & clean
+    if "checks_reject" in frame:
+        clean &= ~frame["checks_reject"].to_numpy()
+    return clean
 
 
 def _write(
@@ -1709,7 +1717,9 @@ def _plant_request_traps(
         "utc_ms": imp.utc_ms + np.where(kind == CLICK, 1500, 500),
         "seq": seq,
         "defect": np.zeros(len(sources), np.int16),
+        "planted": np.ones(len(sources), dtype=bool),
     }
+    columns = {**columns, "planted": np.zeros(len(columns["seq"]), dtype=bool)}
     # every distinct event of a repeated-position request is rejected with it (its duplicate
     # deliveries stay duplicates, its bad copies keep their own reason)
     in_request = np.isin(columns["request_n"], repeated) & (columns["defect"] == 0)
@@ -1850,9 +1860,11 @@ def _write_event_frame(
     columns = dict(columns)
     columns["request_seq"] = requests.of(columns.pop("request_n"))
     in_rejected = np.isin(columns["request_seq"], requests.of(np.asarray(rejected, np.int64)))
+    planted = columns.pop("planted", np.zeros(len(in_rejected), dtype=bool))
+    columns["checks_reject"] = (in_rejected & (columns["event_type"] != APP_OPEN)) | planted
     frame = _frame(world, columns, columns["user_n"])
     seq, utc_ms = frame["seq"].to_numpy(), frame["utc_ms"].to_numpy()
-    clean = frame["defect"].to_numpy() == 0
+    clean = _staged(frame)
     moved = _local_date_moved(frame)
     batch["traps"]["offset_moves_utc_date"] += int(moved.sum())
     _example(
@@ -1866,7 +1878,7 @@ def _write_event_frame(
         _event_ids(world, batch_prefix, seq, midnight),
     )
     if world.config.category_ties:
-        saves = clean & (frame["event_type"].to_numpy() == SAVE) & ~in_rejected
+        saves = clean & (frame["event_type"].to_numpy() == SAVE)
         world.saves.append(
             (frame["user_n"].to_numpy()[saves], frame["pin_n"].to_numpy()[saves], utc_ms[saves])
         )
