@@ -132,14 +132,28 @@ earlier_impressions as (
 served as (
 
     select
-        event_id, user_id, pin_id, request_id, event_type, surface, feed_position, event_at,
+        event_id,
+        user_id,
+        pin_id,
+        request_id,
+        event_type,
+        surface,
+        feed_position,
+        event_at,
         true as is_served_row,
         false as is_context
 
     from row_winners
     union all
     select
-        event_id, user_id, pin_id, request_id, event_type, surface, feed_position, event_at,
+        event_id,
+        user_id,
+        pin_id,
+        request_id,
+        event_type,
+        surface,
+        feed_position,
+        event_at,
         true as is_served_row,
         true as is_context
 

@@ -60,7 +60,11 @@ validated as (
 
 conflicts as (
 
-    select model_id, request_id, pin_id
+    select
+        model_id,
+        request_id,
+        pin_id
+
     from validated
     where row_reject_reason is null
     group by model_id, request_id, pin_id
@@ -83,9 +87,10 @@ checked as (
 
     from validated
     left join conflicts
-        on validated.model_id = conflicts.model_id
-        and validated.request_id = conflicts.request_id
-        and validated.pin_id = conflicts.pin_id
+        on
+            validated.model_id = conflicts.model_id
+            and validated.request_id = conflicts.request_id
+            and validated.pin_id = conflicts.pin_id
 
 ),
 
