@@ -629,12 +629,14 @@ def _results(database: Path, experiment: str = EXPERIMENT) -> list[tuple]:
 def _metric_set_b(raw) -> None:
     experiment = raw["experiments"][EXPERIMENT]
     experiment["secondary"] = ["saver_rate"]
+    experiment["diagnostics"] = []
 
 
 def _only_plain_means(raw) -> None:
     experiment = raw["experiments"][EXPERIMENT]
     experiment.update(primary="hides_per_user", primary_direction="decrease", secondary=[])
     experiment["guardrails"] = []
+    experiment["diagnostics"] = []
 
 
 def test_write_replaces_this_experiments_rows_only(run, db, tmp_path, reference) -> None:
