@@ -385,3 +385,15 @@ def test_panel_drops_nan_rows_and_counts_them():
 def test_methods_reject_undefined_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call(Panel.from_frame(make_frame(), "metric"))
+
+
+def test_panel_accepts_python_dates_and_driscoll_kraay_runs_on_an_unbalanced_panel():
+    frame = unbalanced_frame()
+    frame["metric_date"] = frame["metric_date"].dt.date
+    panel = Panel.from_frame(frame, "metric")
+    result = event_study(panel, bin_days=3)
+    assert result.diagnostics["cov_type"] == "kernel"
+    assert math.isfinite(result.estimate) and result.ci_low < result.estimate < result.ci_high
+    assert difference_in_differences(panel, bootstrap_reps=0).diagnostics["n_obs"] == len(
+        panel.frame
+    )
