@@ -242,11 +242,13 @@ def test_fct_unit_daily_metrics_equals_mirror(database: Path, staged) -> None:
 
 
 def test_fct_launch_panel_equals_mirror(database: Path, staged) -> None:
-    assert_mart_equals_mirror(
-        _read(database, "select * from fct_launch_panel"),
-        causal.launch_panel(staged["stg_launches"], _unit_daily_metrics(staged)),
-        ["launch_id", "unit", "metric_date"],
-    )
+    actual = _read(database, "select * from fct_launch_panel")
+    expected = causal.launch_panel(staged["stg_launches"], _unit_daily_metrics(staged))
+    if staged["stg_launches"].empty:
+        # a data set whose launches were all rejected (or that has none): no panel on either side
+        assert actual.empty and expected.empty
+        return
+    assert_mart_equals_mirror(actual, expected, ["launch_id", "unit", "metric_date"])
 
 
 @pytest.fixture(scope="module")
