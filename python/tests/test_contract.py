@@ -143,6 +143,7 @@ def test_the_raw_contract_is_the_sources_yaml_and_the_seeds_follow_it() -> None:
         "raw_experiment_variants",
         "raw_experiment_assignments",
         "raw_ranker_scores",
+        "raw_launches",
     ]
     assert raw["raw_events"][0] == "event_id"
     seeds = {s["name"]: s for s in _yaml(REPO_ROOT / "seeds/_seeds.yml")["seeds"]}

@@ -16,6 +16,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from metricbook.checks.mirrors import (
+    causal,
     content,
     engagement,
     experiments,
@@ -73,7 +74,14 @@ def database(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="module")
 def staged(database: Path) -> dict[str, pd.DataFrame]:
-    tables = ["stg_events", "stg_users", "stg_pins", "stg_transactions", "stg_ranker_scores"]
+    tables = [
+        "stg_events",
+        "stg_users",
+        "stg_pins",
+        "stg_transactions",
+        "stg_ranker_scores",
+        "stg_launches",
+    ]
     return {table: _read(database, f"select * from {table}") for table in tables}
 
 
@@ -217,6 +225,30 @@ def test_fct_daily_revenue_equals_mirror(database: Path, staged) -> None:
         ),
         ["revenue_date"],
     )
+
+
+def _unit_daily_metrics(staged) -> pd.DataFrame:
+    return causal.unit_daily_metrics(
+        staged["stg_events"], staged["stg_users"], staged["stg_transactions"]
+    )
+
+
+def test_fct_unit_daily_metrics_equals_mirror(database: Path, staged) -> None:
+    assert_mart_equals_mirror(
+        _read(database, "select * from fct_unit_daily_metrics"),
+        _unit_daily_metrics(staged),
+        ["unit_type", "unit", "metric_date"],
+    )
+
+
+def test_fct_launch_panel_equals_mirror(database: Path, staged) -> None:
+    actual = _read(database, "select * from fct_launch_panel")
+    expected = causal.launch_panel(staged["stg_launches"], _unit_daily_metrics(staged))
+    if staged["stg_launches"].empty:
+        # a data set whose launches were all rejected (or that has none): no panel on either side
+        assert actual.empty and expected.empty
+        return
+    assert_mart_equals_mirror(actual, expected, ["launch_id", "unit", "metric_date"])
 
 
 @pytest.fixture(scope="module")

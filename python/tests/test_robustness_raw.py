@@ -63,6 +63,8 @@ PIN = {
     "created_at": GOOD_TS,
 }
 ASSIGNMENT = {"experiment_id": EXPERIMENT, "variant": "treatment", "assigned_at": GOOD_TS}
+# a one-row launch of its own (its own launch_id), so no row's fate depends on another's
+LAUNCH = {"launched_at": GOOD_TS, "unit_type": "country", "treated_unit": "GB"}
 
 TIMES = [
     ("far_future", "9999-12-31T23:59:59Z", "in_future"),
@@ -96,6 +98,7 @@ def _time_cases() -> list[Hostile]:
         ("raw_users", "signup_at"),
         ("raw_pins", "created_at"),
         ("raw_experiment_assignments", "assigned_at"),
+        ("raw_launches", "launched_at"),
     ]
     for table, column in columns:
         # every spelling on events and money; the three classes that matter on the others
@@ -170,6 +173,24 @@ OTHER_CASES = [
         {"experiment_id": "exp_'quoted'"},
         "unknown_experiment",
     ),
+    Hostile("launch_unit_type_unknown", "raw_launches", {"unit_type": "city"}, "unknown_unit_type"),
+    Hostile("launch_unit_type_case", "raw_launches", {"unit_type": "Country"}, "unknown_unit_type"),
+    Hostile("launch_unit_blank", "raw_launches", {"treated_unit": " "}, "missing_treated_unit"),
+    Hostile("launch_unit_unknown", "raw_launches", {"treated_unit": "ZZ"}, "unknown_unit"),
+    Hostile("launch_unit_lowercase", "raw_launches", {"treated_unit": "gb"}, "unknown_unit"),
+    Hostile(
+        "launch_platform_unknown",
+        "raw_launches",
+        {"unit_type": "platform", "treated_unit": "windows_phone"},
+        "unknown_unit",
+    ),
+    # a country code under unit_type platform names no unit
+    Hostile(
+        "launch_unit_of_other_type",
+        "raw_launches",
+        {"unit_type": "platform", "treated_unit": "GB"},
+        "unknown_unit",
+    ),
 ]
 
 CASES = _time_cases() + OTHER_CASES
@@ -178,6 +199,7 @@ KEYS = {
     "raw_transactions": "transaction_id",
     "raw_users": "user_id",
     "raw_pins": "pin_id",
+    "raw_launches": "launch_id",
 }
 STAGED = {table: f"stg_{table.removeprefix('raw_')}" for table in KEYS} | {
     "raw_experiment_assignments": "stg_experiment_assignments"
@@ -201,6 +223,7 @@ def _rows(case: Hostile, index: int) -> dict[str, str]:
         "raw_users": USER,
         "raw_pins": PIN,
         "raw_experiment_assignments": ASSIGNMENT,
+        "raw_launches": LAUNCH,
     }[case.table]
     # each hostile event is an impression of its own request, so no row's fate depends on
     # another hostile row through the request checks
@@ -282,6 +305,7 @@ MARTS = [
     "stg_pins",
     "stg_transactions",
     "stg_experiment_assignments",
+    "stg_launches",
     "int_user_active_days",
 ]
 
@@ -307,7 +331,7 @@ def test_hostile_rows_move_no_mart(relation: str, hostile_db: Path, seeds_db: Pa
 
 
 def test_reconciliation_still_holds_with_hostile_rows(hostile_db: Path) -> None:
-    for table in ["events", "transactions", "users", "pins", "experiment_assignments"]:
+    for table in ["events", "transactions", "users", "pins", "experiment_assignments", "launches"]:
         (raw,) = query(hostile_db, f"select count(*) from raw_{table}")[0]
         (ledger,) = query(hostile_db, f"select count(*) from base_{table}")[0]
         (staged,) = query(hostile_db, f"select count(*) from stg_{table}")[0]
