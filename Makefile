@@ -12,7 +12,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 TEST_DB := build/test/metricbook.duckdb
 EMPTY_DB := build/test-empty/metricbook.duckdb
 
-.PHONY: build test test-fast lint dbt-empty dbt-test dbt-test-postgres dbt-test-spark pytest docs seeds bench clean
+.PHONY: build test test-fast lint dbt-empty dbt-test dbt-test-engines dbt-test-postgres dbt-test-spark pytest docs seeds bench clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,16 @@ build: $(VENV)/.installed-core
 	$(DBT) build
 	$(BIN)/metricbook analyze --experiment exp_home_feed_ranking_v2 --report build/readout.html
 
-## test: lint, dbt build --empty, dbt build on a fresh DuckDB (+ docs), pytest, then dbt build on
-## Postgres and Spark
-test: $(VENV)/.installed-dev lint dbt-empty dbt-test docs pytest dbt-test-postgres dbt-test-spark
+## test: lint, dbt build --empty, dbt build on a fresh DuckDB (+ docs), then pytest beside the
+## Postgres and Spark builds (each with its parity check)
+# pytest and the engine builds run as two jobs: each is mostly one busy process (dbt's per-node
+# Python, Spark's driver), so on two CPUs together they take about as long as pytest alone.
+# Neither touches the other's files; their output is printed a job at a time.
+test: $(VENV)/.installed-dev lint dbt-empty dbt-test docs
+	$(MAKE) --no-print-directory -j2 --output-sync=target pytest dbt-test-engines
+
+dbt-test-engines: $(VENV)/.installed-dev
+	$(MAKE) --no-print-directory -j1 dbt-test-postgres dbt-test-spark
 
 ## test-fast: the tests that build nothing (pytest -m "not build": statistics, config, CLI
 ## arguments, generator, mirrors' helpers), under a minute; `make test` still runs everything

@@ -4,6 +4,9 @@ metricbook analyze --experiment ID [--target T] [--format table|json] [--report 
                    [--write] [--allow-stale] [--fail-on srm,no-ship,guardrail,validation-warning]
 metricbook ranking [--target T] [--format table|json] [--report F.html] [--models a,b]
                                                     # the offline ranking-model evaluation
+metricbook causal --launch ID --metric M [--method did|event_study|synthetic_control|its|all]
+                  [--negative-control M2] [--format table|json] [--report F.html]
+                                                    # a launch without a control group
 metricbook power mean --sd 2.5 --mde 0.1            # users per arm for an absolute MDE
 metricbook power proportion --baseline 0.3 --n 5000 # the MDE 5000 users per arm can detect
 metricbook generate --users N --days D --out DIR    # synthetic raw tables (Parquet)
@@ -27,11 +30,13 @@ saying what was wrong, where, and what to do) and one of these exit codes, never
 | 1 | internal error, a bug in metricbook: the line names the file holding the traceback |
 | 2 | usage or configuration: a flag or its value, --config / experiments.yml, an output |
 |   | path, a --target that profiles.yml lacks, power arguments the statistics refuse, |
-|   | a ranking --models name the ranker marts do not have |
+|   | a ranking --models name the ranker marts do not have, a causal --launch the |
+|   | panel does not have or a --metric it does not declare |
 | 3 | data validation: the experiment is not in dim_experiments or is excluded there, |
 |   | fct_experiment_user_metrics failed its checks, an arm has no users, or the data |
 |   | leave a metric's test undefined (e.g. one user in an arm), a ranker mart whose |
-|   | grain repeats |
+|   | grain repeats, a launch panel on which a design is undefined (no comparison |
+|   | unit, no pre-period days) |
 | 4 | the warehouse: no database, not a database, damaged, locked, unreachable, never |
 |   | built, built by a failed / killed / partial dbt run, stale; profiles.yml unrenderable |
 | 5 | a --fail-on gate tripped (the readout printed first) |
@@ -222,6 +227,43 @@ def _ranking(args: argparse.Namespace) -> int:
         print(_json(ranking.to_dict()))
     else:
         print(text_table(ranking))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# causal
+
+
+def _causal(args: argparse.Namespace) -> int:
+    from metricbook.readout.causal import METHODS, causal_readout, html_report, text_table
+    from metricbook.warehouse.connection import connected
+
+    report = None
+    if args.report is not None:
+        from metricbook.readout.report import check_output_path, write_atomically
+
+        report = check_output_path(args.report)
+    methods = METHODS if args.method == "all" else (args.method,)
+    with connected(args.target) as warehouse:
+        readout = causal_readout(
+            warehouse,
+            args.target or "duckdb",
+            args.launch,
+            args.metric,
+            methods=methods,
+            negative_control=args.negative_control,
+            seed=args.seed,
+        )
+    if report is not None:
+        try:
+            write_atomically(report, html_report(readout))
+        except OSError as error:
+            raise ConfigError(f"--report {report}: cannot write it ({error.strerror})") from None
+        print(f"wrote {report}", file=sys.stderr)
+    if args.format == "json":
+        print(_json(readout.to_dict()))
+    else:
+        print(text_table(readout))
     return 0
 
 
@@ -425,6 +467,10 @@ def _example(text: str) -> str:
 
 ANALYZE_EXAMPLE = "metricbook analyze --experiment exp_home_feed_ranking_v2 --format json"
 RANKING_EXAMPLE = "metricbook ranking --models ranker_a,ranker_b,logged --report ranking.html"
+CAUSAL_EXAMPLE = (
+    "metricbook causal --launch launch_idea_pins_eu --metric saves_per_active_user "
+    "--method all --report build/causal.html"
+)
 POWER_EXAMPLE = "metricbook power mean --sd 2.5 --mde 0.1"
 
 
@@ -434,6 +480,7 @@ def parser() -> argparse.ArgumentParser:
     examples = [
         ("analyze", ANALYZE_EXAMPLE),
         ("ranking", RANKING_EXAMPLE),
+        ("causal", CAUSAL_EXAMPLE),
         ("power", POWER_EXAMPLE),
         ("generate", options.EXAMPLE),
         ("check-seeds", CHECK_SEEDS_EXAMPLE),
@@ -502,6 +549,39 @@ def parser() -> argparse.ArgumentParser:
         "included)",
     )
     ranking.set_defaults(run=_ranking)
+
+    causal = commands.add_parser(
+        "causal",
+        help="a launch without a control group: difference-in-differences, event study, "
+        "synthetic control, interrupted time series, with placebos and pre-trend checks",
+        epilog=_example(CAUSAL_EXAMPLE),
+    )
+    causal.add_argument("--launch", required=True, type=non_empty, help="launch_id of raw_launches")
+    causal.add_argument(
+        "--metric", required=True, type=non_empty, help="a metric of fct_launch_panel"
+    )
+    causal.add_argument(
+        "--method",
+        choices=["did", "event_study", "synthetic_control", "its", "all"],
+        default="all",
+    )
+    causal.add_argument(
+        "--negative-control",
+        type=non_empty,
+        help="a metric the launch should not move: the same design on it, a warning if it moves",
+    )
+    causal.add_argument(
+        "--target", type=non_empty, help="dbt target of profiles.yml (default: its default)"
+    )
+    causal.add_argument("--format", choices=["table", "json"], default="table")
+    causal.add_argument("--report", type=Path, help="write a self-contained HTML readout")
+    causal.add_argument(
+        "--seed",
+        type=bounded_int(0, 2**32 - 1),
+        default=0,
+        help="seed of the permutation and bootstrap draws (default 0)",
+    )
+    causal.set_defaults(run=_causal)
 
     power = commands.add_parser(
         "power", help="sample size, MDE or power of a design", epilog=_example(POWER_EXAMPLE)

@@ -16,7 +16,8 @@ of the mart YAML's `&text` / `&utc_timestamp` anchors).
 
 A column counts towards validation's never-negative and minimum checks when its YAML says so:
 `config: {meta: {count: true}}` on the column (dbt 1.10 moved column `meta` under `config`; a
-bare `meta:` is read too).
+bare `meta:` is read too). The metrics `metricbook causal` may analyse are fct_launch_panel's
+columns flagged `meta: {panel_metric: true}`.
 """
 
 from __future__ import annotations
@@ -97,11 +98,16 @@ def _meta(column: dict[str, Any]) -> dict[str, Any]:
     return {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}
 
 
+def flagged_columns(model: str, flag: str, project_dir: Path = REPO_ROOT) -> list[str]:
+    """The mart's columns whose YAML says `config: {meta: {<flag>: true}}`, in declared order."""
+    columns = _model(model, project_dir).get("columns") or []
+    return [column["name"] for column in columns if _meta(column).get(flag) is True]
+
+
 def count_columns(model: str, project_dir: Path = REPO_ROOT) -> list[str]:
     """The mart's columns flagged `meta: {count: true}`: counts and amounts that are never
     negative (validation checks their minimum per variant)."""
-    columns = _model(model, project_dir).get("columns") or []
-    return [column["name"] for column in columns if _meta(column).get("count") is True]
+    return flagged_columns(model, "count", project_dir)
 
 
 def exposure_models(name: str, project_dir: Path = REPO_ROOT) -> list[str]:

@@ -467,9 +467,9 @@ def test_generating_n_days_writes_each_day_in_one_bounded_call(tmp_path: Path) -
         per_day = expected_events(600, days) / days
         assert all(rows < 2 * per_day for _, rows in events)
         sizes[days] = max(rows for _, rows in events)
-        # base: users, pins, experiments, variants; a day: events, scores, users, transactions,
-        # assignments
-        assert len(sink.calls) == 4 + 5 * days
+        # base: users, pins, experiments, variants, launches; a day: events, scores, users,
+        # transactions, assignments
+        assert len(sink.calls) == 5 + 5 * days
     assert sizes[6] < 1.5 * sizes[3], "a call's size does not grow with the number of days"
 
 
@@ -550,6 +550,11 @@ def test_a_small_profile_plants_exactly_its_hand_placed_traps(profile: Profile) 
         planted[table][reason] = count
     if traps.bad_variant_rows:
         planted["raw_experiment_variants"]["invalid_traffic_share"] = traps.bad_variant_rows
+    # the bad launch rows cycle through raw_launches' recipes, one launch each
+    recipes = [reason for table, reason in world.DEFECTS if table == "raw_launches"]
+    for k in range(traps.bad_launch_rows):
+        reason = recipes[k % len(recipes)]
+        planted["raw_launches"][reason] = planted["raw_launches"].get(reason, 0) + 1
     # the traps only a check across rows rejects: one click each; both deliveries of a
     # conflicting score; every event of a request that repeats a position (2+ impressions and
     # the planted one at least)

@@ -223,9 +223,37 @@ def test_synthetic_control_recovers_the_weights_of_an_exact_mix():
     assert len(result.diagnostics["dates"]) == len(result.diagnostics["synthetic"]) == 30
 
 
-def test_synthetic_control_rejects_an_unbalanced_panel():
-    with pytest.raises(ValueError, match="every unit on every date"):
-        synthetic_control(Panel.from_frame(unbalanced_frame(), "metric"))
+def test_synthetic_control_and_its_use_the_dates_every_unit_has():
+    """A unit-day without a value leaves its date out of the fit (the common support): the
+    estimates equal those on the panel with those dates dropped by hand."""
+    frame = unbalanced_frame()
+    present = frame.dropna(subset=["metric"])
+    counts = present.groupby("metric_date")["unit"].nunique()
+    complete = counts.index[counts == frame["unit"].nunique()]
+    trimmed = frame.loc[frame["metric_date"].isin(complete)]
+    got = synthetic_control(Panel.from_frame(frame, "metric"))
+    want = synthetic_control(Panel.from_frame(trimmed, "metric"))
+    assert got.estimate == pytest.approx(want.estimate, abs=1e-12)
+    assert got.diagnostics["n_dates_left_out"] == frame["metric_date"].nunique() - len(complete)
+    treated_complete = (
+        present.loc[present["is_treated"]].groupby("metric_date")["unit"].nunique()
+        == frame.loc[frame["is_treated"], "unit"].nunique()
+    )
+    only_treated = frame.loc[frame["metric_date"].isin(treated_complete.index[treated_complete])]
+    assert interrupted_time_series(Panel.from_frame(frame, "metric")).estimate == pytest.approx(
+        interrupted_time_series(Panel.from_frame(only_treated, "metric")).estimate, abs=1e-12
+    )
+
+
+def test_synthetic_control_needs_common_pre_period_dates():
+    frame = make_frame()
+    # one control unit lacks every pre-period date but one
+    lacking = (frame["unit"] == frame.loc[~frame["is_treated"], "unit"].iloc[0]) & (
+        frame["relative_day"] < -1
+    )
+    frame.loc[lacking, "metric"] = np.nan
+    with pytest.raises(ValueError, match="every unit is observed"):
+        synthetic_control(Panel.from_frame(frame, "metric"))
 
 
 def test_its_matches_a_hand_built_statsmodels_fit():

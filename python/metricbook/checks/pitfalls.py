@@ -31,6 +31,12 @@ class Pitfall:
     without_trap: Callable[[Row], bool] | None = None
 
 
+# How close the wrong and right causal estimates stay on the alternate data, whose launch has no
+# concurrent shock and no diverging trend (both differ there only by noise: a few small units).
+WITHOUT_SHOCK_GAP = 0.15
+WITHOUT_TREND_GAP = 0.15
+
+
 def _relative_gap(row: Row) -> float:
     return abs(row["wrong_value"] - row["right_value"]) / abs(row["right_value"])
 
@@ -133,6 +139,22 @@ PITFALLS: tuple[Pitfall, ...] = (
         "Precision@k divided by the request length, not k",
         "wrong > right",
         lambda r: r["short_requests"] > 0 and r["wrong_value"] > r["right_value"],
+    ),
+    Pitfall(
+        "pre_post_treated_as_causal",
+        "Pre/post movement treated as causal",
+        "wrong > right + 20 points",
+        lambda r: r["wrong_value"] > r["right_value"] + 0.2,
+        # the alternate launch has no concurrent shock: pre/post and DiD stay close
+        without_trap=lambda r: abs(r["wrong_value"] - r["right_value"]) < WITHOUT_SHOCK_GAP,
+    ),
+    Pitfall(
+        "comparison_with_different_pre_trends",
+        "A comparison group with different pre-trends",
+        "wrong > right + 20 points",
+        lambda r: r["wrong_value"] > r["right_value"] + 0.2,
+        # no launch of the alternate data trends apart: the two estimates stay close
+        without_trap=lambda r: abs(r["wrong_value"] - r["right_value"]) < WITHOUT_TREND_GAP,
     ),
 )
 

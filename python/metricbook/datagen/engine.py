@@ -68,8 +68,10 @@ from metricbook.datagen.options import (
 from metricbook.datagen.profiles import (
     DAY_MS,
     NO_TRAPS,
+    SCALE_LAUNCHES,
     ExperimentSpec,
     GeneratorConfig,
+    LaunchSpec,
     TrapRates,
     Variant,
     _epoch_ms,
@@ -98,6 +100,7 @@ STATE_FILE = MANIFEST_FILE
 FORMAT = MANIFEST_FORMAT
 
 HOUR_MS = 3_600_000
+BAD_LAUNCH_PREFIX = "launch_rejected_"  # the planted bad rows' own launches
 
 APP_OPEN, IMPRESSION, CLICK, SAVE, HIDE = range(len(EVENT_TYPES))
 SURFACE_NAMES = tuple(SURFACES)
@@ -218,10 +221,42 @@ def _validate(config: GeneratorConfig, days: int) -> None:
         for v in experiment.variants
     ):
         raise ValueError("effect multipliers must be non-negative and feed_share in (0, 1]")
+    _validate_launches(config, days)
     planted = {str(DEFECTS[("raw_experiment_assignments", "unknown_variant")]["variant"])}
     planted |= {f"holdout_{k}" for k in range(config.traps.bad_variant_rows)}
     if planted & set(names):
         raise ValueError(f"variant names {sorted(planted)} are reserved for planted bad rows")
+
+
+def _validate_launches(config: GeneratorConfig, days: int) -> None:
+    units = {"country": set(config.countries), "platform": set(PLATFORM_NAMES)}
+    ids = [launch.launch_id for launch in config.launches]
+    if len(set(ids)) != len(ids) or any(i.startswith(BAD_LAUNCH_PREFIX) for i in ids):
+        raise ValueError(f"launch ids must be distinct and not start {BAD_LAUNCH_PREFIX!r}: {ids}")
+    for launch in config.launches:
+        name = f"launch {launch.launch_id!r}"
+        if launch.unit_type not in units:
+            raise ValueError(f"{name}: unit_type must be one of {sorted(units)}")
+        unknown = set(launch.treated_units) - units[launch.unit_type]
+        if unknown or not launch.treated_units:
+            raise ValueError(f"{name}: treated units {sorted(unknown)} are not in the world")
+        if launch.day < 1:
+            raise ValueError(f"{name}: day must be at least 1 (a pre-period), got {launch.day}")
+        if not (
+            math.isfinite(launch.save_multiplier)
+            and launch.save_multiplier > 0
+            and math.isfinite(launch.pre_trend)
+            and 0 <= launch.hour < 24
+        ):
+            raise ValueError(f"{name}: needs a positive save_multiplier and an hour in [0, 24)")
+        if min(_launch_factor(launch, 0), _launch_factor(launch, max(days, launch.day))) <= 0:
+            raise ValueError(f"{name}: its pre_trend takes saves to zero inside the data set")
+    factors = config.weekday_save_factors
+    shock = config.save_shock
+    if len(factors) != 7 or not all(math.isfinite(f) and f > 0 for f in factors):
+        raise ValueError("weekday_save_factors: seven positive factors, Monday first")
+    if shock is not None and not (math.isfinite(shock[1]) and shock[1] > 0):
+        raise ValueError("save_shock: (day, positive factor)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1000,8 +1035,9 @@ def _multipliers(
     window."""
     experiment = world.config.experiment
     ones = np.ones(len(session_user))
+    climate = _save_climate(world, day, session_user)
     if experiment is None or not experiment.start_day <= day < experiment.end_day:
-        return ones, ones, ones, ones
+        return ones, climate, ones, ones
     arm = _arm(experiment, world.users.variant_draw[session_user])
     treated = assigned[session_user]
     result = []
@@ -1009,7 +1045,33 @@ def _multipliers(
         factors = np.array([getattr(v, attribute) for v in experiment.variants])
         result.append(np.where(treated, factors[arm], 1.0))
     click, save, hide, feed = result
-    return click, save, hide, feed
+    return click, save * climate, hide, feed
+
+
+def _launch_factor(launch: LaunchSpec, day: int) -> float:
+    """A launch's save factor for its treated units on `day`: the drift, then the effect."""
+    drift = 1 + launch.pre_trend * (day - launch.day)
+    return drift * (launch.save_multiplier if day >= launch.day else 1.0)
+
+
+def _save_climate(world: _World, day: int, session_user: np.ndarray) -> np.ndarray:
+    """Per-session save factor outside any experiment: the weekday, the concurrent shock and
+    the launches of the sessions' units. A multiplier of probabilities only: every random
+    draw stays as it was."""
+    config, users = world.config, world.users
+    weekday = (config.start.weekday() + day) % 7
+    factor = np.full(len(session_user), config.weekday_save_factors[weekday])
+    if config.save_shock is not None and day >= config.save_shock[0]:
+        factor *= config.save_shock[1]
+    for launch in config.launches:
+        if launch.unit_type == "country":
+            names, unit = list(world.geography.countries), users.country
+        else:
+            names, unit = list(PLATFORM_NAMES), users.platform
+        codes = [names.index(u) for u in launch.treated_units]
+        treated = np.isin(unit[session_user], codes)
+        factor[treated] *= _launch_factor(launch, day)
+    return factor
 
 
 def _arm(experiment: ExperimentSpec, draw: np.ndarray) -> np.ndarray:
@@ -1451,7 +1513,12 @@ def _write_base(world: _World, sink: ParquetSink, out: Path) -> dict:
     _write(sink, out, batch, "raw_pins", frame, _select_sql("raw_pins", ids=world.ids))
 
     experiments, variants = _experiment_frames(config)
-    for table, frame in (("raw_experiments", experiments), ("raw_experiment_variants", variants)):
+    launches = _launch_frame(config, batch)
+    for table, frame in (
+        ("raw_experiments", experiments),
+        ("raw_experiment_variants", variants),
+        ("raw_launches", launches),
+    ):
         _write(sink, out, batch, table, frame, "select * from frame")
     if config.experiment is not None and traps.bad_variant_rows:
         rejects = {"invalid_traffic_share": traps.bad_variant_rows}
@@ -1485,6 +1552,44 @@ def _experiment_frames(config: GeneratorConfig) -> tuple[pd.DataFrame, pd.DataFr
     ]
     variants = pd.DataFrame(rows, columns=RAW_COLUMNS["raw_experiment_variants"], dtype="str")
     return experiments, variants
+
+
+def _launch_frame(config: GeneratorConfig, batch: dict) -> pd.DataFrame:
+    """raw_launches: a row per treated unit, launched_at spelled at the launch's offset; then
+    the planted bad rows (each a launch of its own, one DEFECTS recipe each) and re-deliveries.
+    Counts the traps the launches plant into `batch`."""
+    traps = config.traps
+    rows = []
+    for launch in config.launches:
+        at = datetime.combine(config.start, datetime.min.time()) + timedelta(
+            days=launch.day, hours=launch.hour, minutes=launch.utc_offset_minutes
+        )
+        sign = "-" if launch.utc_offset_minutes < 0 else "+"
+        hours, minutes = divmod(abs(launch.utc_offset_minutes), 60)
+        text = f"{at:%Y-%m-%dT%H:%M:%S}{sign}{hours:02d}:{minutes:02d}"
+        rows += [[launch.launch_id, text, launch.unit_type, u] for u in launch.treated_units]
+        if launch.pre_trend:
+            batch["traps"]["diverging_pre_trend"] += 1
+    if config.launches:
+        batch["traps"]["weekday_seasonality"] += len(set(config.weekday_save_factors)) > 1
+        batch["traps"]["concurrent_shock"] += config.save_shock is not None
+    recipes = [(r, recipe) for (t, r), recipe in DEFECTS.items() if t == "raw_launches"]
+    template = [config.start.isoformat() + "T12:00:00Z", "country", next(iter(config.countries))]
+    rejects: Counter[str] = Counter()
+    for k in range(traps.bad_launch_rows):
+        reason, recipe = recipes[k % len(recipes)]
+        row = dict(zip(RAW_COLUMNS["raw_launches"][1:], template, strict=True))
+        for column, value in recipe.items():
+            row[column] = template[0].removesuffix("Z") if value == NO_OFFSET else str(value)
+        rows.append([f"{BAD_LAUNCH_PREFIX}{k + 1}", *row.values()])
+        rejects[reason] += 1
+    good = len(rows) - traps.bad_launch_rows
+    copies = [list(rows[k]) for k in range(min(traps.duplicate_launch_rows, good))]
+    rows += copies
+    batch["traps"]["duplicate_launch_rows"] += len(copies)
+    batch["expected_duplicates"]["raw_launches"] += len(copies)
+    batch["expected_rejects"]["raw_launches"] = dict(sorted(rejects.items()))
+    return pd.DataFrame(rows, columns=RAW_COLUMNS["raw_launches"], dtype="str")
 
 
 def _share_text(share: float) -> str:
@@ -2242,6 +2347,7 @@ def generate(
         pins=pins,
         experiment=experiment,
         traps=traps,
+        launches=SCALE_LAUNCHES,
     )
     _validate(config, days)
     out = Path(out)

@@ -80,6 +80,28 @@ class ExperimentSpec:
 
 
 @dataclass(frozen=True)
+class LaunchSpec:
+    """A launch without a control group: from the start of UTC day `day`, the users of the
+    treated units (their signup country or platform, by `unit_type`) save `save_multiplier`
+    times as often. `pre_trend` (relative change per day, over the whole data set, 0 at the
+    launch day) makes the treated units drift away from the others: parallel trends violated.
+    The raw row says it launched at `hour` UTC of that day, spelled at `utc_offset_minutes`."""
+
+    launch_id: str
+    day: int
+    unit_type: str  # 'country' or 'platform'
+    treated_units: tuple[str, ...]
+    save_multiplier: float = 1.0
+    pre_trend: float = 0.0
+    hour: float = 9.0
+    utc_offset_minutes: int = 0
+
+
+# Saves by UTC weekday, Monday first: people pin more at the weekend.
+WEEKDAY_SAVE_FACTORS = (0.92, 0.94, 0.96, 1.0, 1.04, 1.12, 1.1)
+
+
+@dataclass(frozen=True)
 class TrapRates:
     """How often each trap is planted. A float is a share of the rows (or sessions, users) it
     applies to, drawn per row; an int is an exact count over the data set, planted at the first
@@ -92,6 +114,8 @@ class TrapRates:
     sessions_at_utc_midnight: float = 0.0005
     bad_rows: float = 0.001  # per table, split evenly over the table's DEFECTS reasons
     bad_variant_rows: int = 1  # a declared variant with an invalid traffic_share
+    bad_launch_rows: int = 1  # launches of their own, one bad column each (DEFECTS' recipes)
+    duplicate_launch_rows: int = 1  # a launch row delivered twice
     duplicate_users: float = 0.002
     duplicate_pins: float = 0.002
     duplicate_transactions: float = 0.01
@@ -140,6 +164,11 @@ class GeneratorConfig:
     category_ties: bool = False  # plant weekly category ties at ranks 1 and 3
     # u0001, e0000001: short ids numbered through the data set (for data sets written whole)
     compact_ids: bool = False
+    launches: tuple[LaunchSpec, ...] = ()
+    # every unit's saves: x factor from day on (a campaign at the same time as a launch: what a
+    # naive pre/post reading credits to the launch), and x the factor of the UTC weekday
+    save_shock: tuple[int, float] | None = None
+    weekday_save_factors: tuple[float, ...] = WEEKDAY_SAVE_FACTORS
 
     @property
     def n_pins(self) -> int:
@@ -178,6 +207,14 @@ class GeneratorConfig:
                 "traps": TrapRates(**traps),
                 "countries": {c: (share, tuple(z)) for c, (share, z) in data["countries"].items()},
                 "spellings": tuple(data["spellings"]),
+                "launches": tuple(
+                    LaunchSpec(**{**launch, "treated_units": tuple(launch["treated_units"])})
+                    for launch in data.get("launches", ())
+                ),
+                "save_shock": tuple(data["save_shock"]) if data.get("save_shock") else None,
+                "weekday_save_factors": tuple(
+                    data.get("weekday_save_factors", (1.0,) * 7)  # before launches: flat
+                ),
             }
         )
 
@@ -225,6 +262,8 @@ def _hand_placed(**traps: object) -> TrapRates:
         "duplicate_ranker_scores": 4,
         "conflicting_ranker_scores": 2,
         "unscored_requests": 3,
+        "bad_launch_rows": 3,
+        "duplicate_launch_rows": 1,
     }
     return TrapRates(**{**shared, **traps})
 
@@ -252,6 +291,32 @@ TEACHING = Profile(
         signup_days=34,  # the last cohorts are still immature when the window closes
         ghost_users=6,
         category_ties=True,
+        # Two launches without a control group (metricbook causal). Idea pins in GB and DE on
+        # Thursday 28 March lift saves by 35%, on the day a spring campaign lifts every unit's
+        # saves by 25%: pre/post in GB and DE reads about +69%. The iOS shopping tab on 26
+        # March does nothing, but iOS users' saves were already rising 3% a day: a
+        # difference-in-differences credits the trend to it unless the pre-trend check is read.
+        launches=(
+            LaunchSpec(
+                "launch_idea_pins_eu",
+                day=24,
+                unit_type="country",
+                treated_units=("GB", "DE"),
+                save_multiplier=1.35,
+                hour=8.5,
+                utc_offset_minutes=60,
+            ),
+            LaunchSpec(
+                "launch_ios_shopping_tab",
+                day=22,
+                unit_type="platform",
+                treated_units=("ios",),
+                pre_trend=0.03,
+                hour=17.0,
+                utc_offset_minutes=-240,
+            ),
+        ),
+        save_shock=(24, 1.25),
         compact_ids=True,
         traps=_hand_placed(
             exact_duplicate_events=12,
@@ -296,6 +361,17 @@ ALTERNATE = Profile(
         signup_days=27,
         ghost_users=4,
         category_ties=False,
+        # a launch that does nothing, in two of six countries
+        launches=(
+            LaunchSpec(
+                "launch_board_sections",
+                day=17,
+                unit_type="country",
+                treated_units=("FR", "NZ"),
+                hour=23.5,  # 00:30+01:00 in Paris: the 7 November UTC, the 8th locally
+                utc_offset_minutes=60,
+            ),
+        ),
         compact_ids=True,
         traps=_hand_placed(
             exact_duplicate_events=20,
@@ -320,6 +396,21 @@ ALTERNATE = Profile(
         ),
     ),
 )
+
+
+# Data at scale: +10% saves in GB, DE and FR from day 10. Fixed, whatever --days says, so a
+# longer generate writes what a shorter one plus --append-day writes (with fewer than 11 days
+# there is no post-period yet, and `metricbook causal` says so).
+SCALE_LAUNCHES = (
+    LaunchSpec(
+        "launch_idea_pins_eu",
+        day=10,
+        unit_type="country",
+        treated_units=("GB", "DE", "FR"),
+        save_multiplier=1.1,
+    ),
+)
+
 
 # The scale profile is GeneratorConfig's defaults, which `metricbook generate` starts from (its
 # --users, --days and --seed are the user's); its manifest says profile "scale".

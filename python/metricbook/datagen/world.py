@@ -135,6 +135,9 @@ DEFECTS: dict[tuple[str, str], dict[str, object]] = {
     ("raw_ranker_scores", "invalid_score"): {"score": ["NaN", "high", "0,5"]},
     ("raw_ranker_scores", "score_out_of_range"): {"score": ["1.5", "-0.01", "2e3"]},
     ("raw_experiment_variants", "invalid_traffic_share"): {"traffic_share": "half"},
+    ("raw_launches", "unknown_unit_type"): {"unit_type": "region"},
+    ("raw_launches", "unknown_unit"): {"treated_unit": "Atlantis"},
+    ("raw_launches", "launched_at_missing_offset"): {"launched_at": NO_OFFSET},
     ("raw_experiment_assignments", "unknown_variant"): {"variant": "treatment_b"},
     ("raw_experiment_assignments", "unknown_experiment"): {"experiment_id": "exp_never_declared"},
     ("raw_experiment_assignments", "assigned_at_missing_offset"): {"assigned_at": NO_OFFSET},
@@ -256,6 +259,26 @@ TRAPS = MappingProxyType(
             "raw_ranker_scores",
             "staged",
             "Requests no candidate model scored: left out of the offline evaluation and counted.",
+        ),
+        "duplicate_launch_rows": Trap(
+            "raw_launches", "duplicate", "A launch's row for one treated unit delivered twice."
+        ),
+        "concurrent_shock": Trap(
+            "raw_events",
+            "staged",
+            "Every unit's saves rise from a launch's date (a campaign at the same time): pre/post "
+            "in the treated units credits it to the launch; a comparison group removes it.",
+        ),
+        "diverging_pre_trend": Trap(
+            "raw_events",
+            "staged",
+            "A launch whose treated units' saves were already trending away from the others: "
+            "parallel trends fail, and the event study's pre-trend test says so.",
+        ),
+        "weekday_seasonality": Trap(
+            "raw_events",
+            "staged",
+            "Saves vary by UTC weekday: a pre or post period of unlike weekdays moves the mean.",
         ),
         "weekly_category_tie_rank_1": Trap(
             "raw_events",

@@ -18,7 +18,8 @@ period and the extrapolated pre trend, i.e. the level change plus the slope chan
 mean days since launch. Its se is √(aᵀVa) with a picking (b2, b3) with weights (1, mean r);
 CI = estimate ± z_{1−α/2}·se.
 
-Needs every treated unit on every date (so the average is of the same units throughout) and
+Uses the dates on which every treated unit is observed (so the average is of the same units
+throughout; the others are left out, which leaves gaps in the series) and
 more dates than coefficients + 2; ValueError naming what is missing otherwise.
 """
 
@@ -44,13 +45,9 @@ def its_design(panel: Panel) -> tuple[pd.DataFrame, pd.Series]:
     """The ITS design matrix and the treated units' average series, one row per date."""
     treated = panel.frame.loc[panel.frame["is_treated"]]
     counts = treated.groupby("metric_date")["unit"].nunique()
-    n_treated = treated["unit"].nunique()
-    if (counts < n_treated).any():
-        missing = counts[counts < n_treated].index[0].date()
-        raise ValueError(
-            f"interrupted time series needs every treated unit on every date; {missing} is "
-            "missing some (drop those units or fill the panel)"
-        )
+    # the average is of the same units throughout: only the dates every treated unit has
+    complete = counts.index[counts == treated["unit"].nunique()]
+    treated = treated.loc[treated["metric_date"].isin(complete)]
     series = treated.groupby("metric_date").agg(y=("y", "mean"), day=("relative_day", "first"))
     day = series["day"].astype(float)
     post = (day >= 0).astype(float)

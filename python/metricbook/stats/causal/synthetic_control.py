@@ -20,8 +20,10 @@ exclusion rule of Abadie et al. 2010. A single control unit's series is noisier 
 of several treated units, so with many treated units this interval is conservative (wider than
 the nominal level needs); with few placebos its level is coarse (about 2/(n + 1) at best).
 
-Needs a balanced panel: every unit observed on every date (ValueError naming the units that
-are not) and at least 2 control units. ValueError for alpha outside (0, 1).
+Fitted on the common support: the dates on which every unit is observed (a unit-day without
+a value, such as a ratio over zero users, leaves that date out for all; diagnostics count
+them); ValueError when fewer than 2 pre-period or no post-period dates remain, or with fewer
+than 2 control units. ValueError for alpha outside (0, 1).
 """
 
 from __future__ import annotations
@@ -45,19 +47,21 @@ POOR_FIT_FACTOR = 5.0
 def synthetic_control(panel: Panel, alpha: float = 0.05) -> CausalResult:
     """The synthetic-control estimate with in-space placebo inference (see the module docstring)."""
     check_alpha(alpha)
-    wide = panel.frame.pivot(index="metric_date", columns="unit", values="y")
-    incomplete = sorted(wide.columns[wide.isna().any()])
-    if incomplete:
+    full = panel.frame.pivot(index="metric_date", columns="unit", values="y")
+    # the common support: a date a unit lacks (e.g. a ratio over zero users) is left out for all
+    wide = full.dropna()
+    launch = panel.frame.loc[panel.frame["is_post"], "metric_date"].min()
+    if (wide.index < launch).sum() < 2 or not (wide.index >= launch).any():
         raise ValueError(
-            f"synthetic control needs every unit on every date; units {incomplete[:5]} miss "
-            "some dates (drop them or fill the panel)"
+            f"synthetic control needs 2 pre-period dates and 1 post-period date on which every "
+            f"unit is observed; {len(wide)} of {len(full)} dates have every unit"
         )
     controls = panel.control_units
     if len(controls) < 2:
         raise ValueError(
             f"synthetic control needs at least 2 control units, the panel has {len(controls)}"
         )
-    post = wide.index >= panel.frame.loc[panel.frame["is_post"], "metric_date"].min()
+    post = wide.index >= launch
     treated = wide[panel.treated_units].mean(axis=1).to_numpy(float)
     donors = wide[controls].to_numpy(float)
     weights = _weights(donors[~post], treated[~post])
@@ -103,6 +107,7 @@ def synthetic_control(panel: Panel, alpha: float = 0.05) -> CausalResult:
             "n_poor_fit_placebos": int(sum(r > POOR_FIT_FACTOR * pre_rmspe for r in placebo_pre)),
             "ci_source": "placebo: estimate minus the (1-a/2, a/2) quantiles of placebo gaps, "
             "no placebo excluded",
+            "n_dates_left_out": int(len(full) - len(wide)),
             "dates": [d.date().isoformat() for d in wide.index],
             "treated": treated.tolist(),
             "synthetic": synthetic.tolist(),
