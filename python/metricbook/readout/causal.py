@@ -437,7 +437,7 @@ class _Plot:
     marker_x: float | None = None
 
 
-def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+def _nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
     if not (math.isfinite(low) and math.isfinite(high)):
         return []
     if high <= low:
