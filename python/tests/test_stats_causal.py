@@ -3,7 +3,9 @@
 The DiD and event-study standard errors are checked against statsmodels' OLS with explicit
 unit and date dummies and cov_type='cluster' (its default correction G/(G − 1)·(n − 1)/(n − k)),
 which linearmodels' PanelOLS reproduces with debiased=True, group_debias=True and the absorbed
-effects counted (count_effects=True).
+effects counted (count_effects=True). The few-unit event study fits the daily gap series: its
+coefficients equal PanelOLS's on a balanced panel and its errors statsmodels' HAC OLS on that
+series.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from metricbook.stats.causal import (
     run,
     synthetic_control,
 )
+from metricbook.stats.causal.event_study import bartlett_lags, gap_series
 from metricbook.stats.causal.its import its_design
 
 LAUNCH = pd.Timestamp("2026-03-02")
@@ -182,13 +185,51 @@ def test_event_study_clustered_coefficients_match_dummy_ols():
     assert table[-1]["coef"] == 0 and table[-1]["is_pre"]
 
 
-def test_event_study_uses_driscoll_kraay_below_ten_units():
+def test_event_study_uses_the_gap_series_below_ten_units():
     panel = Panel.from_frame(make_frame(), "metric")
     result = event_study(panel, bin_days=3)
-    assert result.diagnostics["cov_type"] == "kernel"
+    assert result.diagnostics["cov_type"] == "gap_series_hac"
     assert 0 <= result.diagnostics["pre_trend_p"] <= 1
+    assert event_study(panel, bin_days=3, cov_type="kernel").diagnostics["cov_type"] == "kernel"
     many = Panel.from_frame(make_frame(n_units=12, n_treated=4), "metric")
     assert event_study(many, bin_days=3).diagnostics["cov_type"] == "clustered"
+
+
+def test_event_study_gap_series_coefficients_equal_panelols_on_a_balanced_panel():
+    panel = Panel.from_frame(make_frame(n_units=7, n_treated=2, n_days=42, pre_days=24), "metric")
+    gap_fit = event_study(panel)
+    panel_fit = event_study(panel, cov_type="clustered")
+    for mine, theirs in zip(
+        gap_fit.diagnostics["bins"], panel_fit.diagnostics["bins"], strict=True
+    ):
+        assert mine["bin"] == theirs["bin"]
+        assert mine["coef"] == pytest.approx(theirs["coef"], abs=1e-8)
+    assert gap_fit.estimate == pytest.approx(panel_fit.estimate, abs=1e-8)
+
+
+def test_event_study_gap_series_errors_and_slope_test_match_statsmodels_hac():
+    panel = Panel.from_frame(make_frame(n_units=7, n_treated=2, n_days=42, pre_days=24), "metric")
+    result = event_study(panel)
+    frame = panel.frame
+    means = frame.groupby(["relative_day", "is_treated"])["y"].mean().unstack()
+    gap = means[True] - means[False]
+    day = gap.index.to_numpy()
+    bins = np.floor_divide(day, 7)
+    names = [b for b in sorted(set(bins)) if b != -1]
+    design = sm.add_constant(np.column_stack([(bins == b).astype(float) for b in names]))
+    lags = bartlett_lags(len(day))
+    reference = sm.OLS(gap.to_numpy(), design).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
+    table = {row["bin"]: row for row in result.diagnostics["bins"]}
+    for j, b in enumerate(names, start=1):
+        assert table[b]["se"] == pytest.approx(reference.bse[j], rel=1e-10)
+        assert table[b]["ci_low"] < table[b]["coef"] < table[b]["ci_high"]
+    pre = day < 0
+    slope = sm.OLS(gap.to_numpy()[pre], sm.add_constant(day[pre].astype(float))).fit(
+        cov_type="HAC", cov_kwds={"maxlags": bartlett_lags(int(pre.sum()))}
+    )
+    assert result.diagnostics["pre_trend_stat"] == pytest.approx(slope.tvalues[1] ** 2)
+    assert result.diagnostics["pre_trend_df"] == 1
+    assert result.diagnostics["hac_lags"] == lags
 
 
 def test_synthetic_control_recovers_the_weights_of_an_exact_mix():
@@ -415,13 +456,18 @@ def test_methods_reject_undefined_arguments(call, message):
         call(Panel.from_frame(make_frame(), "metric"))
 
 
-def test_panel_accepts_python_dates_and_driscoll_kraay_runs_on_an_unbalanced_panel():
+def test_panel_accepts_python_dates_and_the_event_study_runs_on_an_unbalanced_panel():
     frame = unbalanced_frame()
     frame["metric_date"] = frame["metric_date"].dt.date
     panel = Panel.from_frame(frame, "metric")
-    result = event_study(panel, bin_days=3)
-    assert result.diagnostics["cov_type"] == "kernel"
-    assert math.isfinite(result.estimate) and result.ci_low < result.estimate < result.ci_high
+    for cov_type in ("gap_series_hac", "kernel"):
+        result = event_study(panel, bin_days=3, cov_type=cov_type)
+        assert result.diagnostics["cov_type"] == cov_type
+        assert math.isfinite(result.estimate) and result.ci_low < result.estimate < result.ci_high
+    # the gap series averages the units present on each date
+    present = panel.frame.groupby(["relative_day", "is_treated"])["y"].mean().unstack()
+    gap = (present[True] - present[False]).to_numpy()
+    assert np.allclose(gap_series(panel.frame)["g"].to_numpy(), gap)
     assert difference_in_differences(panel, bootstrap_reps=0).diagnostics["n_obs"] == len(
         panel.frame
     )

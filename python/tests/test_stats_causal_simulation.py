@@ -8,11 +8,18 @@ method fails about once in a thousand new seeds. The replication counts are smal
 for coverage: a band of ±0.065 around 0.95) because each fit is a full panel regression; BLAS
 is limited to one thread, which is faster for these small matrices on a shared machine.
 
+The few-unit event study (`event_study` below 10 units: the gap-series slope test with fixed-b
+critical values) is checked on panels shaped like the seed data (`simulate_ratio_panel`): daily
+means of a ratio over 2–20 users per unit-day (heteroskedastic), AR(1) noise (ρ = 0.2), a
+weekday bump and a common shock on the launch day; 7 units (2 treated, 42 days, launch on day
+24) for size, 3 units (1 treated, launch on day 22, the treated unit trending +2%/day) for
+power. Its size was about 6% in 2000 reps (see the event_study module docstring), so the
+check is the one-sided band 0.05 + 3.29 standard errors.
+
 What is not tested because it does not hold: with 7 units (2 treated, 42 days) the
-Driscoll–Kraay pre-trend test of `event_study` rejected a true null in 29.5% of 200 reps at
+Driscoll–Kraay pre-trend test (cov_type='kernel') rejected a true null in 29.5% of 200 reps at
 α = 0.05, and the clustered DiD CI (t with G − 1 = 6 df) covered in 90.5% — which is why the
-DiD's p_value is the randomization p below 10 units per group. The size check below uses the
-configuration where the test holds: 30 units, clustered by unit.
+DiD's p_value is the randomization p below 10 units per group.
 """
 
 from __future__ import annotations
@@ -42,6 +49,9 @@ from metricbook.stats.causal import (
 )
 
 EFFECT = 1.0
+FEW_UNIT_SIZE_REPS = 200
+FEW_UNIT_POWER_REPS = 200
+THREE_UNIT_SIZE_REPS = 100
 COMMON_TREND = 0.02
 COVERAGE_REPS = 120
 SIZE_REPS = 80
@@ -200,3 +210,87 @@ def test_few_units_did_removes_a_common_shock_that_biases_naive_pre_post():
     assert abs(did.mean() - effect) < Z_999 * did.std(ddof=1) / math.sqrt(reps)
     # the effect is large: the real assignment is the most extreme of the C(7, 2) = 21
     assert max(randomization) <= 1 / 21 + 1e-12
+
+
+def simulate_ratio_panel(
+    rng: np.random.Generator,
+    n_units: int = 7,
+    n_treated: int = 2,
+    n_days: int = 42,
+    launch_day: int = 24,
+    treated_trend: float = 0.0,
+    noise_sd: float | None = None,
+) -> Panel:
+    """Daily unit means of a ratio near 0.5, like the seed data: a weekend bump and a shock on
+    the launch day shared by all units, AR(1) noise (ρ = 0.2) whose sd is that of a mean over
+    2–20 users (times a unit-specific factor), or noise_sd when given; treated_trend multiplies
+    the treated units by 1 + treated_trend · (day index), a relative trend from the first day."""
+    rho = 0.2
+    day = np.arange(n_days) - launch_day
+    dates = START + pd.to_timedelta(np.arange(n_days), unit="D")
+    common = 0.03 * np.isin(dates.day_of_week, [5, 6]) + 0.05 * (day == 0)
+    if noise_sd is None:
+        users = rng.integers(2, 21, (n_units, n_days))
+        sd = np.sqrt(0.25 / users) * rng.uniform(0.5, 1.5, n_units)[:, None]
+    else:
+        sd = np.full((n_units, n_days), noise_sd)
+    noise = np.empty((n_units, n_days))
+    noise[:, 0] = sd[:, 0] * rng.normal(0, 1, n_units)
+    for k in range(1, n_days):
+        innovation = math.sqrt(1 - rho**2) * sd[:, k] * rng.normal(0, 1, n_units)
+        noise[:, k] = rho * noise[:, k - 1] + innovation
+    treated = np.arange(n_units) < n_treated
+    level = 0.5 + rng.normal(0, 0.03, n_units)
+    y = level[:, None] * (1 + treated_trend * np.outer(treated, np.arange(n_days)))
+    y = y + common[None, :] + noise
+    frame = pd.DataFrame(
+        {
+            "unit": np.repeat([f"c{i}" for i in range(n_units)], n_days),
+            "metric_date": np.tile(dates, n_units),
+            "is_treated": np.repeat(treated, n_days),
+            "is_post": np.tile(day >= 0, n_units),
+            "relative_day": np.tile(day, n_units),
+            "metric": y.ravel(),
+        }
+    )
+    return Panel.from_frame(frame, "metric")
+
+
+def test_event_study_gap_series_pre_trend_test_keeps_its_size_with_seven_units():
+    rng = np.random.default_rng(2027)
+    with threadpool_limits(limits=1):
+        results = [event_study(simulate_ratio_panel(rng)) for _ in range(FEW_UNIT_SIZE_REPS)]
+    assert {r.diagnostics["cov_type"] for r in results} == {"gap_series_hac"}
+    rejections = np.mean([r.diagnostics["pre_trend_p"] < 0.05 for r in results])
+    assert rejections <= 0.05 + Z_999 * math.sqrt(0.05 * 0.95 / FEW_UNIT_SIZE_REPS)
+
+
+def test_event_study_gap_series_pre_trend_test_keeps_its_size_with_three_units():
+    rng = np.random.default_rng(2028)
+    with threadpool_limits(limits=1):
+        rejections = np.mean(
+            [
+                event_study(
+                    simulate_ratio_panel(rng, n_units=3, n_treated=1, launch_day=22)
+                ).diagnostics["pre_trend_p"]
+                < 0.05
+                for _ in range(THREE_UNIT_SIZE_REPS)
+            ]
+        )
+    assert rejections <= 0.05 + Z_999 * math.sqrt(0.05 * 0.95 / THREE_UNIT_SIZE_REPS)
+
+
+def test_event_study_gap_series_flags_a_two_percent_daily_pre_trend_with_three_units():
+    # the platform case of the seed data: 1 treated unit trending +2%/day relative, sd 0.06
+    rng = np.random.default_rng(2029)
+    with threadpool_limits(limits=1):
+        rejections = [
+            event_study(
+                simulate_ratio_panel(
+                    rng, n_units=3, n_treated=1, launch_day=22, treated_trend=0.02, noise_sd=0.06
+                )
+            ).diagnostics["pre_trend_p"]
+            < 0.05
+            for _ in range(FEW_UNIT_POWER_REPS)
+        ]
+    assert np.mean(rejections) >= 0.8
