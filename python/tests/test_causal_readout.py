@@ -1,7 +1,7 @@
 """`metricbook causal` on the built seeds: the planted launch (+35% saves per active user in GB
 and DE, on the day a campaign lifts every unit by 25%) is recovered by difference-in-differences
-within its CI while the naive pre/post is not; the second launch (a web tab that does nothing,
-where web users' saves were already rising) is flagged by the pre-trend test; the JSON follows
+within its CI while the naive pre/post is not; the second launch (an Android tab that does nothing,
+where Android users' saves were already rising) is flagged by the pre-trend test; the JSON follows
 the issue's shape; the HTML has its three plots; and what a user can type wrong ends in one
 line with its exit code."""
 
@@ -21,7 +21,7 @@ from metricbook.datagen.profiles import TEACHING
 METRIC = "saves_per_active_user"
 LAUNCHES = {launch.launch_id: launch for launch in TEACHING.config.launches}
 EFFECTIVE = "launch_idea_pins_eu"
-TRENDING = "launch_ios_shopping_tab"
+TRENDING = "launch_android_shopping_tab"
 
 
 def _run(monkeypatch, capsys, database: Path, *args: object) -> tuple[int, str, str]:

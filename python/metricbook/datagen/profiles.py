@@ -293,9 +293,10 @@ TEACHING = Profile(
         category_ties=True,
         # Two launches without a control group (metricbook causal). Idea pins in GB and DE on
         # Thursday 28 March lift saves by 35%, on the day a spring campaign lifts every unit's
-        # saves by 25%: pre/post in GB and DE reads about +69%. The iOS shopping tab on 26
-        # March does nothing, but iOS users' saves were already rising 3% a day: a
-        # difference-in-differences credits the trend to it unless the pre-trend check is read.
+        # saves by 25%: pre/post in GB and DE credits the launch with the campaign too. The
+        # Android shopping tab on 26 March does nothing, but Android users' saves were already
+        # climbing 4% a day: a difference-in-differences credits the trend to it unless the
+        # pre-trend check is read.
         launches=(
             LaunchSpec(
                 "launch_idea_pins_eu",
@@ -307,11 +308,11 @@ TEACHING = Profile(
                 utc_offset_minutes=60,
             ),
             LaunchSpec(
-                "launch_ios_shopping_tab",
+                "launch_android_shopping_tab",
                 day=22,
                 unit_type="platform",
-                treated_units=("ios",),
-                pre_trend=0.03,
+                treated_units=("android",),
+                pre_trend=0.04,
                 hour=17.0,
                 utc_offset_minutes=-240,
             ),
