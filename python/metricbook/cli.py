@@ -206,28 +206,37 @@ def _model_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _checked_report(args: argparse.Namespace) -> Path | None:
+    """--report, refused before any work if it cannot be written."""
+    if args.report is None:
+        return None
+    from metricbook.readout.report import check_output_path
+
+    return check_output_path(args.report)
+
+
+def _emit(args: argparse.Namespace, report: Path | None, result: Any, html, text) -> int:
+    """Write the HTML report (atomically) if asked, then print JSON or the text table."""
+    if report is not None:
+        from metricbook.readout.report import write_atomically
+
+        try:
+            write_atomically(report, html(result))
+        except OSError as error:
+            raise ConfigError(f"--report {report}: cannot write it ({error.strerror})") from None
+        print(f"wrote {report}", file=sys.stderr)
+    print(_json(result.to_dict()) if args.format == "json" else text(result))
+    return 0
+
+
 def _ranking(args: argparse.Namespace) -> int:
     from metricbook.readout.ranking import html_report, ranking_report, text_table
     from metricbook.warehouse.connection import connected
 
-    report = None
-    if args.report is not None:
-        from metricbook.readout.report import check_output_path, write_atomically
-
-        report = check_output_path(args.report)
+    report = _checked_report(args)
     with connected(args.target) as warehouse:
         ranking = ranking_report(warehouse, args.target or "duckdb", args.models)
-    if report is not None:
-        try:
-            write_atomically(report, html_report(ranking))
-        except OSError as error:
-            raise ConfigError(f"--report {report}: cannot write it ({error.strerror})") from None
-        print(f"wrote {report}", file=sys.stderr)
-    if args.format == "json":
-        print(_json(ranking.to_dict()))
-    else:
-        print(text_table(ranking))
-    return 0
+    return _emit(args, report, ranking, html_report, text_table)
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,11 +247,7 @@ def _causal(args: argparse.Namespace) -> int:
     from metricbook.readout.causal import METHODS, causal_readout, html_report, text_table
     from metricbook.warehouse.connection import connected
 
-    report = None
-    if args.report is not None:
-        from metricbook.readout.report import check_output_path, write_atomically
-
-        report = check_output_path(args.report)
+    report = _checked_report(args)
     methods = METHODS if args.method == "all" else (args.method,)
     with connected(args.target) as warehouse:
         readout = causal_readout(
@@ -254,17 +259,7 @@ def _causal(args: argparse.Namespace) -> int:
             negative_control=args.negative_control,
             seed=args.seed,
         )
-    if report is not None:
-        try:
-            write_atomically(report, html_report(readout))
-        except OSError as error:
-            raise ConfigError(f"--report {report}: cannot write it ({error.strerror})") from None
-        print(f"wrote {report}", file=sys.stderr)
-    if args.format == "json":
-        print(_json(readout.to_dict()))
-    else:
-        print(text_table(readout))
-    return 0
+    return _emit(args, report, readout, html_report, text_table)
 
 
 # --------------------------------------------------------------------------------------------
