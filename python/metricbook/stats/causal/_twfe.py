@@ -14,6 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+# PanelOLS.fit arguments for errors clustered by unit with the correction of a dummy-variable
+# OLS in statsmodels (G/(G − 1) · (n − 1)/(n − k), k counting the absorbed effects): the one
+# choice the DiD and the event study share, and that the golden tests hold to 1e-8.
+CLUSTERED_FIT = {
+    "cov_type": "clustered",
+    "cluster_entity": True,
+    "debiased": True,
+    "group_debias": True,
+    "auto_df": False,
+    "count_effects": True,
+}
+
 
 @dataclass(frozen=True)
 class Projection:

@@ -31,7 +31,7 @@ import pandas as pd
 from linearmodels import PanelOLS
 from scipy import stats
 
-from metricbook.stats.causal._twfe import Projection
+from metricbook.stats.causal._twfe import CLUSTERED_FIT, Projection
 from metricbook.stats.causal.panel import Panel
 from metricbook.stats.causal.result import (
     CausalResult,
@@ -147,14 +147,7 @@ def _panel_ols(frame: pd.DataFrame) -> tuple[float, float, int]:
     model = PanelOLS(
         indexed["y"], exog.to_frame(), entity_effects=True, time_effects=True, check_rank=False
     )
-    fit = model.fit(
-        cov_type="clustered",
-        cluster_entity=True,
-        debiased=True,
-        group_debias=True,
-        auto_df=False,
-        count_effects=True,
-    )
+    fit = model.fit(**CLUSTERED_FIT)
     beta = float(fit.params["treated_post"])
     if not math.isfinite(beta):
         raise ValueError("is_treated × is_post is collinear with the unit and date effects")

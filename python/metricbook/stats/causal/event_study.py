@@ -65,6 +65,7 @@ import pandas as pd
 from linearmodels import PanelOLS
 from scipy import stats
 
+from metricbook.stats.causal._twfe import CLUSTERED_FIT
 from metricbook.stats.causal.did import DID_ASSUMPTIONS, RANDOMIZATION_UNITS_THRESHOLD
 from metricbook.stats.causal.panel import Panel
 from metricbook.stats.causal.result import (
@@ -193,14 +194,7 @@ def _panel_fit(
         indexed["y"], indexed[names], entity_effects=True, time_effects=True, check_rank=False
     )
     if cov_type == "clustered":
-        fit = model.fit(
-            cov_type="clustered",
-            cluster_entity=True,
-            debiased=True,
-            group_debias=True,
-            auto_df=False,
-            count_effects=True,
-        )
+        fit = model.fit(**CLUSTERED_FIT)
         df = n_units - 1
     else:
         fit = model.fit(cov_type="kernel", kernel="bartlett")
