@@ -7,7 +7,6 @@ line with its exit code."""
 
 from __future__ import annotations
 
-import json
 from contextlib import redirect_stdout
 from io import StringIO
 from pathlib import Path
@@ -196,8 +195,3 @@ def test_never_built_warehouse(monkeypatch, capsys, tmp_path: Path) -> None:
     got, _, err = _run(monkeypatch, capsys, empty, "--launch", EFFECTIVE, "--metric", METRIC)
     assert got == 4
     assert "dbt build" in one_line(err)
-
-
-def test_json_is_strict(effective) -> None:
-    payload, _ = effective
-    json.dumps(payload, allow_nan=False)
