@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from scipy import stats
 
 Direction = Literal["increase", "decrease"]
@@ -118,6 +119,9 @@ def bayesian_view(
     z = float(stats.norm.isf(alpha / 2))
     sign = 1.0 if direction == "increase" else -1.0
     standardised = sign * mean / sd
+    # φ(a) for |a| beyond ~1e154 squares to inf inside scipy: it is 0 there, as it should be
+    with np.errstate(over="ignore"):
+        density = float(stats.norm.pdf(standardised))
     return BayesianResult(
         prior_mean=prior.mean,
         prior_sd=prior.sd,
@@ -126,7 +130,5 @@ def bayesian_view(
         ci_low=mean - z * sd,
         ci_high=mean + z * sd,
         chance_to_win=float(stats.norm.cdf(standardised)),
-        expected_loss=float(
-            sd * (stats.norm.pdf(standardised) - standardised * stats.norm.cdf(-standardised))
-        ),
+        expected_loss=float(sd * (density - standardised * stats.norm.cdf(-standardised))),
     )
