@@ -33,6 +33,18 @@ user_metrics as (
 
 ),
 
+exposures as (
+
+    select * from {{ ref('fct_experiment_exposures') }}
+
+),
+
+user_daily_metrics as (
+
+    select * from {{ ref('fct_experiment_user_daily_metrics') }}
+
+),
+
 mart_rows as (
 
     select
@@ -58,6 +70,24 @@ mart_rows as (
         'fct_experiment_user_metrics' as mart,
         count(*) as mart_rows
     from user_metrics
+    group by experiment_id
+
+    union all
+
+    select
+        experiment_id,
+        'fct_experiment_exposures' as mart,
+        count(*) as mart_rows
+    from exposures
+    group by experiment_id
+
+    union all
+
+    select
+        experiment_id,
+        'fct_experiment_user_daily_metrics' as mart,
+        count(*) as mart_rows
+    from user_daily_metrics
     group by experiment_id
 
 ),

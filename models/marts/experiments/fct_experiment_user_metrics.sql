@@ -1,4 +1,7 @@
 {%- set pre_period_days = integer_var('experiment_pre_period_days', 0, 3660) %}
+{%- set new_user_days = integer_var('new_user_days', 1, 3660) %}
+{#- whole microseconds in a day: ages are compared exactly, in integers -#}
+{%- set day_us = 86400000000 %}
 {%- if 10 not in integer_list_var('ranking_cutoffs', 1, 1000) %}
     {{ exceptions.raise_compiler_error(
         "var ranking_cutoffs must be a list that includes 10: fct_experiment_user_metrics reports NDCG@10"
@@ -6,7 +9,9 @@
 {%- endif %}
 -- One row per assigned user per experiment, with what the user did after assignment and
 -- before the experiment. Every assigned user is here, zero-filled when inactive: dropping the
--- users who did nothing inflates every per-user mean, differently in each arm.
+-- users who did nothing inflates every per-user mean, differently in each arm. The segments
+-- (platform, country, user_tenure) are fixed before assignment, so slicing by them cannot be
+-- moved by the treatment; a user without a staged users row stays, with tenure 'unknown'.
 
 with
 
@@ -43,6 +48,12 @@ transactions as (
 pins as (
 
     select * from {{ ref('stg_pins') }}
+
+),
+
+users as (
+
+    select * from {{ ref('stg_users') }}
 
 ),
 
@@ -85,6 +96,26 @@ assigned_users as (
         on
             assignments.experiment_id = variants.experiment_id
             and assignments.variant = variants.variant
+
+),
+
+user_segments as (
+
+    -- age at assignment in whole microseconds: exact on every engine, so a signup exactly
+    -- new_user_days days before the assignment is tenured (dbt.dateadd truncates to seconds on
+    -- Spark)
+    select
+        assigned_users.experiment_id,
+        assigned_users.user_id,
+        users.platform,
+        users.country,
+        {{ epoch_microseconds('assigned_users.first_assigned_at') }}
+        - {{ epoch_microseconds('users.signup_at') }} as signup_age_us
+
+    from assigned_users
+    -- a left join: an assigned user without a staged users row is kept, as 'unknown'
+    left join users
+        on assigned_users.user_id = users.user_id
 
 ),
 
@@ -221,6 +252,18 @@ final as (
         assigned_users.variant,
         assigned_users.is_control,
         assigned_users.first_assigned_at,
+        cast(user_segments.platform as {{ dbt.type_string() }}) as platform,
+        cast(user_segments.country as {{ dbt.type_string() }}) as country,
+        -- signup_at > first_assigned_at - new_user_days days, i.e. younger than new_user_days
+        cast(case
+            when user_segments.signup_age_us is null then 'unknown'
+            when user_segments.signup_age_us < {{ new_user_days * day_us }} then 'new'
+            else 'tenured'
+        end as {{ dbt.type_string() }}) as user_tenure,
+        -- floor, not truncation: a signup 1 s after the assignment is day -1, not day 0
+        cast(floor(
+            cast(user_segments.signup_age_us as {{ metricbook.type_double() }}) / {{ day_us }}
+        ) as integer) as days_since_signup,
         cast(coalesce(post_period_events.impressions, 0) as {{ dbt.type_bigint() }}) as impressions,
         cast(coalesce(post_period_events.clicks, 0) as {{ dbt.type_bigint() }}) as clicks,
         cast(coalesce(post_period_events.saves, 0) as {{ dbt.type_bigint() }}) as saves,
@@ -250,6 +293,10 @@ final as (
         cast(coalesce(pre_period_events.pre_active_days, 0) as {{ dbt.type_bigint() }}) as pre_active_days
 
     from assigned_users
+    left join user_segments
+        on
+            assigned_users.experiment_id = user_segments.experiment_id
+            and assigned_users.user_id = user_segments.user_id
     left join post_period_events
         on
             assigned_users.experiment_id = post_period_events.experiment_id
