@@ -11,12 +11,15 @@ The schema (`-` means required):
 | (the document)                     | mapping of only `metrics` and `experiments`     |          |
 | metrics                            | mapping: metric name -> metric                  | {}       |
 | metrics.<name>                     | [a-z_][a-z0-9_]*, at most 63 characters         |          |
-| metrics.<name>.kind                | mean, ratio or proportion                       | -        |
+| metrics.<name>.kind                | mean, ratio, proportion or quantile             | -        |
 | metrics.<name>.numerator           | a column name ([a-z_][a-z0-9_]*)                | -        |
 | metrics.<name>.denominator         | a column name; ratio only, and ratio needs it   | none     |
 | metrics.<name>.covariate           | mean: a column; ratio: {numerator, denominator} | none     |
 |                                    | (both column names); proportion: not allowed    |          |
 | metrics.<name>.bootstrap           | true or false (YAML booleans only)              | false    |
+| metrics.<name>.cap                 | mean only: {percentile: p} (0 < p < 1, computed | none     |
+|                                    | on both arms pooled) or {value: v} (finite > 0) |          |
+| metrics.<name>.quantile            | quantile only, required: 0 < q < 1 (0.5 median) | -        |
 | metrics.<name>.description         | text                                            | ""       |
 | experiments                        | mapping: experiment id -> experiment            | {}       |
 | experiments.<id>                   | non-empty text, no control characters           |          |
@@ -33,6 +36,19 @@ The schema (`-` means required):
 | experiments.<id>.correction        | holm or fdr_bh                                  | holm     |
 | experiments.<id>.srm_threshold     | finite number, 0 < srm_threshold < 1            | 0.001    |
 | experiments.<id>.description       | text                                            | ""       |
+| experiments.<id>.segments          | list of segment columns of the user mart (its   | []       |
+|                                    | `meta: {segment: true}` columns), exploratory   |          |
+| experiments.<id>.post_stratify     | list of segment columns to post-stratify on     | []       |
+| experiments.<id>.balance_threshold | finite number in (0, 1): pre-period and stratum | 0.001    |
+|                                    | balance p below it is a validity warning        |          |
+| experiments.<id>.surface           | the surface whose impressions expose a user     | none     |
+|                                    | (a column value, e.g. home_feed)                |          |
+| experiments.<id>.novelty_days      | whole number 1..60: the early window [0, k) and | 7        |
+|                                    | late window [k, 2k) of days since assignment    |          |
+| experiments.<id>.sequential        | true: decide on the always-valid p-value        | false    |
+| experiments.<id>.bayesian          | {prior_mean, prior_sd, decide, min_chance_to_win| defaults |
+|                                    | }: the prior on the relative lift (0, 0.3), and |          |
+|                                    | decide: true to ship on chance to win instead   |          |
 
 Across keys: a metric belongs to one family per experiment (the primary, one secondary, one
 guardrail, one diagnostic), never two. Everywhere: unknown keys are refused (the message lists
@@ -81,7 +97,7 @@ from metricbook.warehouse.paths import (
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
-MetricKind = Literal["mean", "ratio", "proportion"]
+MetricKind = Literal["mean", "ratio", "proportion", "quantile"]
 Direction = Literal["increase", "decrease"]
 Correction = Literal["holm", "fdr_bh"]
 
@@ -100,6 +116,15 @@ class Metric:
     covariate_denominator: str | None = None
     bootstrap: bool = False
     description: str = ""
+    # a quantile metric's q (0.5 is the median); None for every other kind
+    quantile: float | None = None
+    # capping before the test: a pooled percentile of the numerator, or an absolute value
+    cap_percentile: float | None = None
+    cap_value: float | None = None
+
+    @property
+    def capped(self) -> bool:
+        return self.cap_percentile is not None or self.cap_value is not None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -122,6 +147,16 @@ class Guardrail:
 
 
 @dataclass(frozen=True)
+class BayesianConfig:
+    """The normal prior on the relative lift and whether the decision uses the posterior."""
+
+    prior_mean: float = 0.0
+    prior_sd: float = 0.3
+    decide: bool = False
+    min_chance_to_win: float = 0.95
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     experiment_id: str
     primary: str
@@ -134,6 +169,13 @@ class ExperimentConfig:
     description: str = ""
     # descriptive: estimated with their CIs per variant, outside every family and the decision
     diagnostics: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()
+    post_stratify: tuple[str, ...] = ()
+    balance_threshold: float = 0.001
+    surface: str | None = None
+    novelty_days: int = 7
+    sequential: bool = False
+    bayesian: BayesianConfig = field(default_factory=BayesianConfig)
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -274,13 +316,42 @@ def _margin(value: float) -> float:
     return value
 
 
+def _positive_finite(example: str) -> Any:
+    def check(value: float) -> float:
+        if not math.isfinite(value) or value <= 0:
+            _fail(f"{_number(value)} must be a finite number above 0; write e.g. {example}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        _fail(f"{_number(value)} must be a finite number; write e.g. 0.0")
+    return value
+
+
+def _novelty_days(value: int) -> int:
+    if not 1 <= value <= 60:
+        _fail(f"{_number(value)} must be a whole number of days from 1 to 60; write e.g. 7")
+    return value
+
+
 MetricName = Annotated[str, _identifier("metric name", "clicks_per_user")]
 ColumnName = Annotated[str, _identifier("column name", "clicks")]
 ExperimentId = Annotated[str, AfterValidator(_experiment_id)]
 Probability = Annotated[float, _probability("0.05")]
 SrmThreshold = Annotated[float, _probability("0.001")]
 Margin = Annotated[float, AfterValidator(_margin)]
-KindChoice = Annotated[str, _one_of("mean", "ratio", "proportion")]
+CapValue = Annotated[float, _positive_finite("500")]
+PriorSd = Annotated[float, _positive_finite("0.3")]
+QuantileLevel = Annotated[float, _probability("0.5")]
+CapPercentile = Annotated[float, _probability("0.999")]
+ChanceToWin = Annotated[float, _probability("0.95")]
+Finite = Annotated[float, AfterValidator(_finite)]
+NoveltyDays = Annotated[int, AfterValidator(_novelty_days)]
+SurfaceName = Annotated[str, _identifier("surface", "home_feed")]
+KindChoice = Annotated[str, _one_of("mean", "ratio", "proportion", "quantile")]
 DirectionChoice = Annotated[str, _one_of("increase", "decrease")]
 CorrectionChoice = Annotated[str, _one_of("holm", "fdr_bh")]
 
@@ -322,13 +393,59 @@ _Covariate = Annotated[
 _UNION_TAGS = {"column", "pair"}
 
 
+class _CapSpec(_Schema):
+    percentile: CapPercentile | None = None
+    value: CapValue | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> _CapSpec:
+        if (self.percentile is None) == (self.value is None):
+            _fail(
+                "write exactly one of percentile (e.g. {percentile: 0.999}, computed on both "
+                "arms pooled) or value (an absolute cap, e.g. {value: 500})"
+            )
+        return self
+
+
 class _MetricSpec(_Schema):
     kind: KindChoice
     numerator: ColumnName
     denominator: ColumnName | None = None
     covariate: _Covariate | None = None
     bootstrap: bool = False
+    cap: _CapSpec | None = None
+    quantile: QuantileLevel | None = None
     description: str = ""
+
+    @model_validator(mode="after")
+    def _quantile_shape(self) -> _MetricSpec:
+        if self.kind == "quantile":
+            if self.quantile is None:
+                _fail("a quantile metric needs `quantile`; write e.g. quantile: 0.5", ("quantile",))
+            for key in ("covariate", "cap"):
+                if getattr(self, key) is not None:
+                    _fail(
+                        f"a quantile metric takes no `{key}` (a quantile is already robust to "
+                        "heavy tails and has no CUPED form here); remove it",
+                        (key,),
+                    )
+            if self.bootstrap:
+                _fail(
+                    "a quantile metric's CI is already distribution-free; remove bootstrap",
+                    ("bootstrap",),
+                )
+        elif self.quantile is not None:
+            _fail(
+                f"only a quantile metric has `quantile` (kind is {self.kind}); remove it or "
+                "write kind: quantile",
+                ("quantile",),
+            )
+        if self.cap is not None and self.kind != "mean":
+            _fail(
+                f"capping is for mean metrics (kind is {self.kind}); remove cap",
+                ("cap",),
+            )
+        return self
 
     @model_validator(mode="after")
     def _shape(self) -> _MetricSpec:
@@ -366,6 +483,13 @@ class _GuardrailSpec(_Schema):
     margin: Margin
 
 
+class _BayesianSpec(_Schema):
+    prior_mean: Finite = 0.0
+    prior_sd: PriorSd = 0.3
+    decide: bool = False
+    min_chance_to_win: ChanceToWin = 0.95
+
+
 class _ExperimentSpec(_Schema):
     primary: MetricName
     primary_direction: DirectionChoice = "increase"
@@ -376,6 +500,23 @@ class _ExperimentSpec(_Schema):
     correction: CorrectionChoice = "holm"
     srm_threshold: SrmThreshold = 0.001
     description: str = ""
+    segments: list[ColumnName] = Field(default_factory=list)
+    post_stratify: list[ColumnName] = Field(default_factory=list)
+    balance_threshold: SrmThreshold = 0.001
+    surface: SurfaceName | None = None
+    novelty_days: NoveltyDays = 7
+    sequential: bool = False
+    bayesian: _BayesianSpec = Field(default_factory=lambda: _BayesianSpec())
+
+    @model_validator(mode="after")
+    def _listed_once(self) -> _ExperimentSpec:
+        for key in ("segments", "post_stratify"):
+            seen: set[str] = set()
+            for index, name in enumerate(getattr(self, key)):
+                if name in seen:
+                    _fail(f"'{name}' is listed twice; list each column once", (key, index))
+                seen.add(name)
+        return self
 
     def references(self) -> Iterator[tuple[str, tuple[str | int, ...]]]:
         """Every metric the experiment names, with its key path inside the experiment."""
@@ -452,12 +593,29 @@ _WRITE = {
     "alpha": "write a number strictly between 0 and 1, e.g. 0.05",
     "correction": "write holm or fdr_bh",
     "srm_threshold": "write a number strictly between 0 and 1, e.g. 0.001",
+    "cap": "write {percentile: 0.999} or {value: 500}",
+    "percentile": "write a number strictly between 0 and 1, e.g. 0.999",
+    "value": "write a finite number above 0, e.g. 500",
+    "quantile": "write a number strictly between 0 and 1, e.g. 0.5 for the median",
+    "segments": "write a list of segment columns, e.g. [platform, country, user_tenure], or []",
+    "post_stratify": "write a list of segment columns, e.g. [platform], or []",
+    "segments_item": "write a segment column of fct_experiment_user_metrics, e.g. platform",
+    "balance_threshold": "write a number strictly between 0 and 1, e.g. 0.001",
+    "surface": "write a surface name, e.g. home_feed",
+    "novelty_days": "write a whole number of days from 1 to 60, e.g. 7",
+    "sequential": "write true or false, unquoted",
+    "bayesian": "write {prior_mean: 0.0, prior_sd: 0.3, decide: false, min_chance_to_win: 0.95}",
+    "prior_mean": "write a finite number, e.g. 0.0",
+    "prior_sd": "write a finite number above 0, e.g. 0.3",
+    "decide": "write true or false, unquoted",
+    "min_chance_to_win": "write a number strictly between 0 and 1, e.g. 0.95",
 }
 
 _WRONG_TYPE = {
     "string_type": "expected text",
     "bool_type": "expected true or false",
     "float_type": "expected a number",
+    "int_type": "expected a whole number",
     "list_type": "expected a list",
     "dict_type": "expected a mapping of keys to values",
     "model_type": "expected a mapping of keys to values",
@@ -489,13 +647,19 @@ def _context(parts: list[str | int], is_key: bool) -> str:
     if section == "metrics":
         if depth <= 2:
             return ("metrics", "metric_name" if is_key else "metric")[depth - 1]
-        return str(parts[3]) if parts[2] == "covariate" and depth > 3 else str(parts[2])
+        if parts[2] in ("covariate", "cap") and depth > 3:
+            return str(parts[3])
+        return str(parts[2])
     if section == "experiments":
         if depth <= 2:
             return ("experiments", "experiment_id" if is_key else "experiment")[depth - 1]
         name = str(parts[2])
         if name in ("secondary", "diagnostics") and depth > 3:
             return "secondary_item"
+        if name in ("segments", "post_stratify") and depth > 3:
+            return "segments_item"
+        if name == "bayesian" and depth > 3:
+            return str(parts[3])
         if name == "guardrails" and depth > 3:
             if depth == 4:
                 return "guardrail"
@@ -559,6 +723,11 @@ def _build(spec: _ConfigSpec, source: str) -> Config:
             covariate_denominator=pair.denominator if pair else None,
             bootstrap=raw.bootstrap,
             description=raw.description,
+            quantile=None if raw.quantile is None else float(raw.quantile),
+            cap_percentile=None
+            if raw.cap is None or raw.cap.percentile is None
+            else float(raw.cap.percentile),
+            cap_value=None if raw.cap is None or raw.cap.value is None else float(raw.cap.value),
         )
     experiments = {
         experiment_id: ExperimentConfig(
@@ -579,6 +748,18 @@ def _build(spec: _ConfigSpec, source: str) -> Config:
             srm_threshold=float(raw.srm_threshold),
             description=raw.description,
             diagnostics=tuple(raw.diagnostics),
+            segments=tuple(raw.segments),
+            post_stratify=tuple(raw.post_stratify),
+            balance_threshold=float(raw.balance_threshold),
+            surface=raw.surface,
+            novelty_days=int(raw.novelty_days),
+            sequential=raw.sequential,
+            bayesian=BayesianConfig(
+                prior_mean=float(raw.bayesian.prior_mean),
+                prior_sd=float(raw.bayesian.prior_sd),
+                decide=raw.bayesian.decide,
+                min_chance_to_win=float(raw.bayesian.min_chance_to_win),
+            ),
         )
         for experiment_id, raw in spec.experiments.items()
     }

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from itertools import combinations
 
 import pandas as pd
@@ -24,6 +25,8 @@ ASSIGNMENTS = "fct_experiment_assignments"
 EXPERIMENTS = "dim_experiments"
 VARIANTS = "dim_experiment_variants"
 POSITION_CTR = "fct_experiment_position_ctr"
+EXPOSURES = "fct_experiment_exposures"
+DAILY = "fct_experiment_user_daily_metrics"
 # Every mart a readout reads, as exposure metricbook_analyze declares them (models/exposures.yml):
 # `metricbook analyze` checks their build before reading them. Facts before dimensions, the
 # user-level mart first (reverse name order), so a stale-build message names the mart the
@@ -65,42 +68,320 @@ def _to_float(value) -> float:
     return math.nan if value is None or pd.isna(value) else float(value)
 
 
+Key = tuple[str, ...]
+# a NULL segment value (a user without a staged users row) is a segment of its own
+UNKNOWN = "(unknown)"
+
+
+def _key_text(value) -> str:
+    return UNKNOWN if value is None or pd.isna(value) else str(value)
+
+
+def _moments(
+    warehouse: Warehouse,
+    from_sql: str,
+    where_sql: str,
+    params: Mapping[str, object],
+    expressions: Mapping[str, str],
+    pairs: Sequence[tuple[str, str]],
+    keys: Sequence[str],
+) -> dict[Key, Aggregates]:
+    """count, avg, var_samp of each named expression and covar_samp of each pair, grouped by
+    `keys`, in one pushed-down query: one row per group whatever the row count. Aliases are
+    positional, so long column names never exceed an engine's identifier limit."""
+    double = DOUBLE[warehouse.dialect]
+    names = list(expressions)
+    as_double = {name: f"cast({expressions[name]} as {double})" for name in names}
+    selects = [f"{key} as k{i}" for i, key in enumerate(keys)] + ["count(*) as n"]
+    for i, name in enumerate(names):
+        selects.append(f"avg({as_double[name]}) as m{i}")
+        selects.append(f"var_samp({as_double[name]}) as v{i}")
+    for j, (left, right) in enumerate(pairs):
+        selects.append(f"covar_samp({as_double[left]}, {as_double[right]}) as c{j}")
+    sql = f"select {', '.join(selects)} from {from_sql} where {where_sql}"
+    if keys:
+        sql += f" group by {', '.join(keys)}"
+    frame = warehouse.frame(sql, params)
+    frame.columns = [str(column).lower() for column in frame.columns]
+    result = {}
+    for row in frame.to_dict("records"):
+        key = tuple(_key_text(row[f"k{i}"]) for i in range(len(keys)))
+        result[key] = Aggregates(
+            count=int(row["n"]),
+            mean={name: _to_float(row[f"m{i}"]) for i, name in enumerate(names)},
+            var={name: _to_float(row[f"v{i}"]) for i, name in enumerate(names)},
+            cov={pair: _to_float(row[f"c{j}"]) for j, pair in enumerate(pairs)},
+        )
+    return result
+
+
+def _capped(column: str, cap: float | None, dialect: str) -> str:
+    if cap is None:
+        return column
+    assert math.isfinite(cap), cap  # computed by pooled_quantile or validated in the config
+    return f"least(cast({column} as {DOUBLE[dialect]}), {float(cap)!r})"
+
+
+def grouped_aggregates(
+    warehouse: Warehouse,
+    experiment_id: str,
+    columns: Sequence[str],
+    pairs: Iterable[tuple[str, str]] | None = None,
+    *,
+    by: Sequence[str] = (),
+    caps: Mapping[str, float] | None = None,
+    surface: str | None = None,
+) -> dict[Key, Aggregates]:
+    """Aggregates of the user mart per (variant, *by): `caps` replaces a column by
+    least(column, cap) before aggregating; `surface` keeps only the users exposed on it
+    (fct_experiment_exposures). `by` columns must be columns of the mart."""
+    columns = list(dict.fromkeys(columns))
+    check_columns(warehouse, [*columns, *by])
+    caps = dict(caps or {})
+    pairs = list(combinations(columns, 2)) if pairs is None else list(dict.fromkeys(pairs))
+    from_sql = f"{warehouse.relation(USER_METRICS)} as metrics"
+    params: dict[str, object] = {"experiment_id": experiment_id}
+    if surface is not None:
+        from_sql += (
+            f" inner join {warehouse.relation(EXPOSURES)} as exposures"
+            " on exposures.experiment_id = metrics.experiment_id"
+            " and exposures.user_id = metrics.user_id"
+            f" and exposures.surface = {warehouse.param('surface')}"
+        )
+        params["surface"] = surface
+    expressions = {
+        column: _capped(f"metrics.{column}", caps.get(column), warehouse.dialect)
+        for column in columns
+    }
+    return _moments(
+        warehouse,
+        from_sql,
+        f"metrics.experiment_id = {warehouse.param('experiment_id')}",
+        params,
+        expressions,
+        pairs,
+        ["metrics.variant", *(f"metrics.{column}" for column in by)],
+    )
+
+
 def variant_aggregates(
     warehouse: Warehouse,
     experiment_id: str,
     columns: Sequence[str],
     pairs: Iterable[tuple[str, str]] | None = None,
+    *,
+    caps: Mapping[str, float] | None = None,
+    surface: str | None = None,
 ) -> dict[str, Aggregates]:
     """Per variant: count, and mean / var_samp of every column and covar_samp of each pair in
     `pairs` (default: every pair), in one pushed-down query; the result has one row per
     variant whatever the user count. Pass only the pairs the methods need: a covariance costs
     as much to aggregate as a mean."""
-    columns = list(dict.fromkeys(columns))
-    check_columns(warehouse, columns)
-    double = DOUBLE[warehouse.dialect]
-    as_double = {column: f"cast({column} as {double})" for column in columns}
-    selects = ["variant", "count(*) as n"]
-    for column in columns:
-        selects.append(f"avg({as_double[column]}) as mean__{column}")
-        selects.append(f"var_samp({as_double[column]}) as var__{column}")
-    pairs = list(combinations(columns, 2)) if pairs is None else list(dict.fromkeys(pairs))
-    for left, right in pairs:
-        selects.append(f"covar_samp({as_double[left]}, {as_double[right]}) as cov__{left}__{right}")
+    grouped = grouped_aggregates(
+        warehouse, experiment_id, columns, pairs, caps=caps, surface=surface
+    )
+    return {key[0]: aggregates for key, aggregates in grouped.items()}
+
+
+def pooled_quantile(warehouse: Warehouse, experiment_id: str, column: str, q: float) -> float:
+    """The q-quantile of `column` over every assigned user of both arms (linear interpolation,
+    the same definition on the three engines), computed in the warehouse."""
+    check_columns(warehouse, [column])
+    value = f"cast({column} as {DOUBLE[warehouse.dialect]})"
+    quantile = {
+        "duckdb": f"quantile_cont({value}, {q!r})",
+        "postgres": f"percentile_cont({q!r}) within group (order by {value})",
+        "spark": f"percentile({value}, {q!r})",
+    }[warehouse.dialect]
     sql = (
-        f"select {', '.join(selects)} from {warehouse.relation(USER_METRICS)} "
+        f"select {quantile} as q from {warehouse.relation(USER_METRICS)} "
+        f"where experiment_id = {warehouse.param('experiment_id')}"
+    )
+    frame = warehouse.frame(sql, {"experiment_id": experiment_id})
+    return _to_float(frame.iloc[0, 0]) if len(frame) else math.nan
+
+
+def capped_counts(
+    warehouse: Warehouse, experiment_id: str, column: str, cap: float
+) -> dict[str, int]:
+    """Per variant, how many users' `column` exceeds `cap` (and so were capped)."""
+    check_columns(warehouse, [column])
+    value = f"cast({column} as {DOUBLE[warehouse.dialect]})"
+    sql = (
+        f"select variant, sum(case when {value} > {float(cap)!r} then 1 else 0 end) as n "
+        f"from {warehouse.relation(USER_METRICS)} "
         f"where experiment_id = {warehouse.param('experiment_id')} group by variant"
     )
     frame = warehouse.frame(sql, {"experiment_id": experiment_id})
-    frame.columns = [str(column).lower() for column in frame.columns]
-    result = {}
-    for row in frame.to_dict("records"):
-        result[str(row["variant"])] = Aggregates(
-            count=int(row["n"]),
-            mean={column: _to_float(row[f"mean__{column}"]) for column in columns},
-            var={column: _to_float(row[f"var__{column}"]) for column in columns},
-            cov={pair: _to_float(row[f"cov__{pair[0]}__{pair[1]}"]) for pair in pairs},
-        )
+    return {str(v): int(n) for v, n in zip(frame.iloc[:, 0], frame.iloc[:, 1], strict=True)}
+
+
+def order_statistics(
+    warehouse: Warehouse, experiment_id: str, column: str, ranks: Iterable[int]
+) -> dict[str, dict[int, float]]:
+    """Per variant, the values of `column` at the given 1-based ranks of the arm's ascending
+    order (ties broken by user_id, so every engine returns the same rows): the inputs of a
+    quantile and its order-statistic confidence interval, one sort in the warehouse."""
+    check_columns(warehouse, [column])
+    wanted = sorted({int(rank) for rank in ranks if int(rank) >= 1})
+    if not wanted:
+        return {}
+    value = f"cast({column} as {DOUBLE[warehouse.dialect]})"
+    sql = (
+        "select variant, position, value from ("
+        f"select variant, {value} as value, row_number() over "
+        f"(partition by variant order by {value}, user_id) as position "
+        f"from {warehouse.relation(USER_METRICS)} "
+        f"where experiment_id = {warehouse.param('experiment_id')}"
+        f") as ranked where position in ({', '.join(str(rank) for rank in wanted)})"
+    )
+    frame = warehouse.frame(sql, {"experiment_id": experiment_id})
+    result: dict[str, dict[int, float]] = {}
+    for variant, position, number in frame.itertuples(index=False):
+        result.setdefault(str(variant), {})[int(position)] = _to_float(number)
     return result
+
+
+def first_assignment_counts(
+    warehouse: Warehouse, experiment_id: str
+) -> tuple[dict[tuple[str, date], int], date | None]:
+    """Users per (variant, UTC date of first assignment), and the experiment's last UTC day:
+    who is in the population on each day of the over-time views."""
+    sql = (
+        "select variant, cast(first_assigned_at as date) as first_date, count(*) as n "
+        f"from {warehouse.relation(USER_METRICS)} "
+        f"where experiment_id = {warehouse.param('experiment_id')} "
+        "group by variant, cast(first_assigned_at as date)"
+    )
+    frame = warehouse.frame(sql, {"experiment_id": experiment_id})
+    counts = {
+        (str(variant), _as_date(first)): int(n)
+        for variant, first, n in frame.itertuples(index=False)
+    }
+    end = warehouse.frame(
+        f"select cast(end_at as date) as end_date from {warehouse.relation(EXPERIMENTS)} "
+        f"where experiment_id = {warehouse.param('experiment_id')}",
+        {"experiment_id": experiment_id},
+    )
+    last = _as_date(end.iloc[0, 0]) if len(end) and not pd.isna(end.iloc[0, 0]) else None
+    return counts, last
+
+
+def _as_date(value) -> date:
+    return pd.Timestamp(value).date()
+
+
+def daily_active_aggregates(
+    warehouse: Warehouse,
+    experiment_id: str,
+    columns: Sequence[str],
+    pairs: Sequence[tuple[str, str]],
+    by: str,
+) -> dict[Key, Aggregates]:
+    """Moments of the daily mart's rows (users active that day) per (variant, `by`), `by`
+    being metric_date or days_since_assignment. The inactive users of each day are zeros the
+    caller pools in (aggregates.pool): the mart is sparse, the population is not."""
+    assert by in ("metric_date", "days_since_assignment"), by
+    check_columns(warehouse, [*columns, by], DAILY)
+    return _moments(
+        warehouse,
+        warehouse.relation(DAILY),
+        f"experiment_id = {warehouse.param('experiment_id')}",
+        {"experiment_id": experiment_id},
+        {column: column for column in dict.fromkeys(columns)},
+        list(pairs),
+        ["variant", by],
+    )
+
+
+def cumulative_active_aggregates(
+    warehouse: Warehouse,
+    experiment_id: str,
+    columns: Sequence[str],
+    pairs: Sequence[tuple[str, str]],
+) -> dict[Key, Aggregates]:
+    """Per (variant, calendar day d): moments of each active-so-far user's totals over the days
+    up to d (the experiment as it read on day d). Zero users are pooled in by the caller."""
+    check_columns(warehouse, [*columns, "metric_date"], DAILY)
+    columns = list(dict.fromkeys(columns))
+    relation = warehouse.relation(DAILY)
+    sums = ", ".join(f"sum(daily.{column}) as {column}" for column in columns)
+    from_sql = (
+        f"(select daily.variant, days.metric_date as through_date, daily.user_id, {sums} "
+        f"from {relation} as daily inner join (select distinct metric_date from {relation} "
+        f"where experiment_id = {warehouse.param('experiment_id')}) as days "
+        "on daily.metric_date <= days.metric_date "
+        f"where daily.experiment_id = {warehouse.param('experiment_id')} "
+        "group by daily.variant, days.metric_date, daily.user_id) as totals"
+    )
+    return _moments(
+        warehouse,
+        from_sql,
+        "1 = 1",
+        {"experiment_id": experiment_id},
+        {column: column for column in columns},
+        list(pairs),
+        ["variant", "through_date"],
+    )
+
+
+def window_aggregates(
+    warehouse: Warehouse,
+    experiment_id: str,
+    columns: Sequence[str],
+    pairs: Sequence[tuple[str, str]],
+    days: int,
+    assigned_by: date,
+) -> dict[str, Aggregates]:
+    """Per variant, over the users first assigned on or before `assigned_by` (so both windows
+    are observed): each column summed over days since assignment [0, days) as early__<column>
+    and [days, 2·days) as late__<column>, zero when inactive. The input of the novelty test."""
+    check_columns(warehouse, [*columns, "days_since_assignment"], DAILY)
+    columns = list(dict.fromkeys(columns))
+    double = DOUBLE[warehouse.dialect]
+    windows = {"early": (0, days), "late": (days, 2 * days)}
+    sums = ", ".join(
+        f"sum(case when days_since_assignment >= {low} and days_since_assignment < {high} "
+        f"then cast({column} as {double}) else 0 end) as {window}__{column}"
+        for column in columns
+        for window, (low, high) in windows.items()
+    )
+    from_sql = (
+        f"{warehouse.relation(USER_METRICS)} as metrics left join (select user_id, {sums} "
+        f"from {warehouse.relation(DAILY)} where experiment_id = "
+        f"{warehouse.param('experiment_id')} group by user_id) as windows "
+        "on windows.user_id = metrics.user_id"
+    )
+    expressions = {
+        f"{window}__{column}": f"coalesce(windows.{window}__{column}, 0)"
+        for column in columns
+        for window in windows
+    }
+    where = (
+        f"metrics.experiment_id = {warehouse.param('experiment_id')} "
+        f"and cast(metrics.first_assigned_at as date) <= cast('{assigned_by.isoformat()}' as date)"
+    )
+    grouped = _moments(
+        warehouse,
+        from_sql,
+        where,
+        {"experiment_id": experiment_id},
+        expressions,
+        list(pairs),
+        ["metrics.variant"],
+    )
+    return {key[0]: aggregates for key, aggregates in grouped.items()}
+
+
+def exposed_counts(warehouse: Warehouse, experiment_id: str, surface: str) -> dict[str, int]:
+    """Per variant, the users with an impression on `surface` after first assignment."""
+    sql = (
+        f"select variant, count(*) as n from {warehouse.relation(EXPOSURES)} "
+        f"where experiment_id = {warehouse.param('experiment_id')} "
+        f"and surface = {warehouse.param('surface')} group by variant"
+    )
+    frame = warehouse.frame(sql, {"experiment_id": experiment_id, "surface": surface})
+    return {str(v): int(n) for v, n in zip(frame.iloc[:, 0], frame.iloc[:, 1], strict=True)}
 
 
 def assignment_counts(warehouse: Warehouse, experiment_id: str) -> dict[str, int]:

@@ -18,24 +18,35 @@ from typing import Any, Literal
 from metricbook import contract
 from metricbook.errors import DataValidationError
 from metricbook.readout import queries
+from metricbook.readout.balance import Balance, balance_check
 from metricbook.readout.config import Config, ExperimentConfig, Guardrail, Metric
+from metricbook.readout.effects import effect_row, estimate
+from metricbook.readout.exposure import Exposure, exposure_section
+from metricbook.readout.over_time import OverTime, over_time
 from metricbook.readout.queries import DeclaredVariant
+from metricbook.readout.segments import (
+    PostStratification,
+    SegmentSection,
+    post_stratification,
+    segment_columns,
+    segment_section,
+)
 from metricbook.readout.validation import ValidationReport, validate_experiment
 from metricbook.stats import (
     Aggregates,
     CtrDecomposition,
     EffectEstimate,
+    NormalPrior,
+    QuantileArm,
     SrmResult,
     adjust_p_values,
     always_valid,
+    bayesian_view,
     ctr_decomposition,
-    cuped_mean,
-    cuped_ratio,
-    delta_ratio,
     percentile_bootstrap,
+    quantile_difference,
+    quantile_ranks,
     srm_test,
-    two_proportion_z,
-    welch_t,
 )
 from metricbook.warehouse.connection import ColumnKind, Warehouse
 
@@ -81,6 +92,16 @@ class MetricResult:
     always_valid_ci_high: float | None = None
     bootstrap: dict[str, float] | None = None
     guardrail: dict[str, Any] | None = None
+    # what capping changed: the cap, how it was set, the users capped per arm, the uncapped test
+    cap: dict[str, Any] | None = None
+    # the normal-approximation posterior of the relative lift (never the decision, unless
+    # the experiment's bayesian.decide says so)
+    bayesian: dict[str, Any] | None = None
+    # the post-stratified estimate, and whether the decision used it (imbalanced split)
+    post_stratified: dict[str, Any] | None = None
+    # which p-value `p_value_adjusted` and `significant` are about: fixed_horizon or
+    # always_valid (sequential: true)
+    decision_p: str = "fixed_horizon"
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,15 @@ class Readout:
     warnings: tuple[str, ...] = ()
     # per treatment variant: its pooled CTR change split into rate and position-mix effects
     ctr_decomposition: dict[str, CtrDecomposition] = field(default_factory=dict)
+    # the depth sections (None when the experiment does not configure them)
+    balance: Balance | None = None
+    segments: SegmentSection | None = None
+    post_stratification: PostStratification | None = None
+    over_time: OverTime | None = None
+    exposure: Exposure | None = None
+    # threats to validity beside SRM: pre-period imbalance, an imbalanced split on a
+    # covariate, treatment changing who is exposed
+    validity_warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of `metricbook analyze --format json`."""
@@ -140,6 +170,17 @@ class Readout:
                 variant: _jsonable(asdict(split))
                 for variant, split in self.ctr_decomposition.items()
             },
+            "validity_warnings": list(self.validity_warnings),
+            **{
+                name: None if section is None else _jsonable(asdict(section))
+                for name, section in (
+                    ("balance", self.balance),
+                    ("segments", self.segments),
+                    ("post_stratification", self.post_stratification),
+                    ("over_time", self.over_time),
+                    ("exposure", self.exposure),
+                )
+            },
         }
 
 
@@ -151,29 +192,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
     return value
-
-
-def estimate(
-    metric: Metric, control: Aggregates, treatment: Aggregates, alpha: float
-) -> EffectEstimate:
-    """The method the metric's kind and covariate call for."""
-    if metric.kind == "ratio":
-        if metric.covariate and metric.covariate_denominator:
-            return cuped_ratio(
-                control,
-                treatment,
-                metric.numerator,
-                metric.denominator,
-                metric.covariate,
-                metric.covariate_denominator,
-                alpha,
-            )
-        return delta_ratio(control, treatment, metric.numerator, metric.denominator, alpha)
-    if metric.kind == "proportion":
-        return two_proportion_z(control, treatment, metric.numerator, alpha)
-    if metric.covariate:
-        return cuped_mean(control, treatment, metric.numerator, metric.covariate, alpha)
-    return welch_t(control, treatment, metric.numerator, alpha)
 
 
 def guardrail_status(result: EffectEstimate, guardrail: Guardrail) -> GuardrailStatus:
@@ -199,6 +217,51 @@ def _role(
     return "diagnostic" if metric in experiment.diagnostics else "guardrail"
 
 
+@dataclass(frozen=True)
+class _PrimaryEvidence:
+    """What the decision reads of the primary: did it move in the wanted direction, the wrong
+    one, and how to say so."""
+
+    wins: bool
+    loses: bool
+    summary: str
+
+
+def _primary_evidence(primary: MetricResult, experiment: ExperimentConfig) -> _PrimaryEvidence:
+    wanted = 1 if experiment.primary_direction == "increase" else -1
+    settings = experiment.bayesian
+    if settings.decide and primary.bayesian is not None:
+        chance = primary.bayesian["chance_to_win"]
+        return _PrimaryEvidence(
+            wins=chance >= settings.min_chance_to_win,
+            loses=chance <= 1 - settings.min_chance_to_win,
+            summary=f"primary {primary.metric} {primary.rel_lift:+.2%}, chance to win "
+            f"{chance:.1%} (the Bayesian rule: ship at >= {settings.min_chance_to_win:.0%}; "
+            f"prior N({settings.prior_mean:g}, {settings.prior_sd:g}) on the relative lift)",
+        )
+    stratified = primary.post_stratified
+    if stratified and stratified.get("used_in_decision"):
+        significant = stratified["p_value_adjusted"] < primary.alpha
+        sign = math.copysign(1, stratified["diff"])
+        return _PrimaryEvidence(
+            wins=significant and sign == wanted,
+            loses=significant and sign != wanted,
+            summary=f"primary {primary.metric} post-stratified {stratified['rel_lift']:+.2%} (CI "
+            f"{stratified['rel_lift_ci_low']:+.2%} to {stratified['rel_lift_ci_high']:+.2%}, "
+            f"adjusted p = {stratified['p_value_adjusted']:.3g}; the split is imbalanced, the "
+            f"unadjusted lift is {primary.rel_lift:+.2%})",
+        )
+    sign = math.copysign(1, primary.diff)
+    which = "always-valid adjusted p" if primary.decision_p == "always_valid" else "adjusted p"
+    return _PrimaryEvidence(
+        wins=primary.significant and sign == wanted,
+        loses=primary.significant and sign != wanted,
+        summary=f"primary {primary.metric} {primary.rel_lift:+.2%} (CI "
+        f"{primary.rel_lift_ci_low:+.2%} to {primary.rel_lift_ci_high:+.2%}, "
+        f"{which} = {primary.p_value_adjusted:.3g})",
+    )
+
+
 def decide(
     experiment: ExperimentConfig, srm: SrmResult, results: Sequence[MetricResult]
 ) -> Decision:
@@ -206,25 +269,26 @@ def decide(
     direction, and no guardrail harmed or left inconclusive. do not ship: the primary
     significant the wrong way, or a guardrail harmed beyond its margin. Otherwise
     inconclusive. With several treatments each gets a verdict; the experiment ships when one
-    does (the one with the largest primary lift)."""
+    does (the one with the largest primary lift).
+
+    "Significant" is the experiment's rule: the fixed-horizon adjusted p by default, the
+    always-valid one with `sequential: true`, the post-stratified estimate when the split is
+    imbalanced on a post_stratify covariate, and the chance to win with `bayesian.decide`."""
     by_variant = []
     for variant in dict.fromkeys(r.variant for r in results):
         rows = [r for r in results if r.variant == variant]
         primary = next(r for r in rows if r.role == "primary")
+        evidence = _primary_evidence(primary, experiment)
         reasons: list[str] = []
         verdict: Verdict = "inconclusive"
-        wanted = 1 if experiment.primary_direction == "increase" else -1
         if not srm.passed:
             reasons.append(
                 f"SRM failed (p = {srm.p_value:.2g} < {srm.threshold}): the split is not the "
                 "designed one, so no result can be trusted; find the cause first"
             )
-        elif primary.significant and math.copysign(1, primary.diff) != wanted:
+        elif evidence.loses:
             verdict = "do not ship"
-            reasons.append(
-                f"primary {primary.metric} moved the wrong way ({primary.rel_lift:+.2%}, "
-                f"adjusted p = {primary.p_value_adjusted:.3g})"
-            )
+            reasons.append(f"moved the wrong way: {evidence.summary}")
         harmed = [r for r in rows if r.guardrail and r.guardrail["status"] == "harmed"]
         unclear = [r for r in rows if r.guardrail and r.guardrail["status"] == "inconclusive"]
         for row in harmed:
@@ -241,22 +305,13 @@ def decide(
                 f"{row.rel_lift_ci_high:+.2%})"
             )
         if srm.passed and verdict == "inconclusive":
-            if primary.significant and math.copysign(1, primary.diff) == wanted:
-                reasons.insert(
-                    0,
-                    f"primary {primary.metric} {primary.rel_lift:+.2%} (CI "
-                    f"{primary.rel_lift_ci_low:+.2%} to {primary.rel_lift_ci_high:+.2%}, "
-                    f"adjusted p = {primary.p_value_adjusted:.3g})",
-                )
+            if evidence.wins:
+                reasons.insert(0, evidence.summary)
                 if not unclear:
                     verdict = "ship"
                     reasons.append("SRM passed; every guardrail within its margin")
             else:
-                reasons.insert(
-                    0,
-                    f"primary {primary.metric} not significant (lift {primary.rel_lift:+.2%}, "
-                    f"adjusted p = {primary.p_value_adjusted:.3g} >= {primary.alpha})",
-                )
+                reasons.insert(0, f"not significant: {evidence.summary}")
         by_variant.append(VariantDecision(variant, verdict, reasons))
     shipping = [d for d in by_variant if d.verdict == "ship"]
     if shipping:
@@ -268,6 +323,88 @@ def decide(
         return Decision("do not ship", reasons, by_variant)
     reasons = [f"{d.variant}: {reason}" for d in by_variant for reason in d.reasons]
     return Decision("inconclusive", reasons, by_variant)
+
+
+def _capped_aggregates(
+    warehouse: Warehouse,
+    experiment_id: str,
+    metric: Metric,
+    pairs: Sequence[tuple[str, str]],
+) -> tuple[dict[str, Aggregates], dict[str, Any]]:
+    """The metric's aggregates with its numerator capped, and what the capping did: the cap
+    (a pooled percentile computed in the warehouse, or the configured value) and the users
+    above it per arm."""
+    if metric.cap_value is not None:
+        cap, how = metric.cap_value, f"the configured value {metric.cap_value:g}"
+    else:
+        assert metric.cap_percentile is not None
+        cap = queries.pooled_quantile(
+            warehouse, experiment_id, metric.numerator, metric.cap_percentile
+        )
+        how = f"the {metric.cap_percentile:g} quantile of both arms pooled"
+    if not math.isfinite(cap):
+        raise DataValidationError(
+            f"experiment '{experiment_id}', metric {metric.name}: the cap is undefined (no users)"
+        )
+    capped = queries.variant_aggregates(
+        warehouse, experiment_id, metric.columns, pairs, caps={metric.numerator: cap}
+    )
+    users = queries.capped_counts(warehouse, experiment_id, metric.numerator, cap)
+    return capped, {"column": metric.numerator, "cap": cap, "set_by": how, "capped_users": users}
+
+
+def quantile_estimate(
+    warehouse: Warehouse,
+    experiment_id: str,
+    metric: Metric,
+    counts: Mapping[str, int],
+    control: str,
+    variant: str,
+    alpha: float,
+) -> EffectEstimate:
+    """The quantile metric's difference from the order statistics the warehouse returns at the
+    ranks the order-statistic interval needs (one sort per arm, no rows pulled)."""
+    assert metric.quantile is not None
+    ranks = {v: quantile_ranks(counts[v], metric.quantile, alpha) for v in (control, variant)}
+    wanted = [r for q in ranks.values() for r in (q.point, q.lower, q.upper)]
+    values = queries.order_statistics(warehouse, experiment_id, metric.numerator, wanted)
+    arms = []
+    for v in (control, variant):
+        q, at = ranks[v], values.get(v, {})
+        arms.append(
+            QuantileArm(
+                n=counts[v],
+                q=metric.quantile,
+                value=at.get(q.point, math.nan),
+                lower_value=at.get(q.lower, math.nan),
+                upper_value=at.get(q.upper, math.nan),
+            )
+        )
+    return quantile_difference(arms[0], arms[1], alpha, metric.name)
+
+
+def _direction(metric: str, experiment: ExperimentConfig) -> Literal["increase", "decrease"]:
+    """The direction in which the metric's change is good."""
+    for guardrail in experiment.guardrails:
+        if guardrail.metric == metric:
+            return "decrease" if guardrail.harmful_direction == "increase" else "increase"
+    return experiment.primary_direction if metric == experiment.primary else "increase"
+
+
+def _bayesian(effect: EffectEstimate, metric: str, experiment: ExperimentConfig) -> dict | None:
+    settings = experiment.bayesian
+    try:
+        view = bayesian_view(
+            effect.diff,
+            effect.diff_se,
+            effect.control_value,
+            NormalPrior(mean=settings.prior_mean, sd=settings.prior_sd),
+            _direction(metric, experiment),
+            experiment.alpha,
+        )
+    except ValueError:
+        return None  # e.g. a control value of 0: no relative lift to put a prior on
+    return {**asdict(view), "direction": _direction(metric, experiment)}
 
 
 def analyze(
@@ -283,6 +420,7 @@ def analyze(
     default pushes them down to the warehouse (the benchmark swaps in a pandas version)."""
     experiment = config.experiment(experiment_id)
     metrics = config.metrics_of(experiment)
+    segment_columns(experiment, config.source)
     declared = queries.declared_variants(warehouse, experiment_id)
     controls = [v.variant for v in declared if v.is_control]
     counts = queries.assignment_counts(warehouse, experiment_id)
@@ -302,43 +440,98 @@ def analyze(
         )
     except ValueError as error:
         raise DataValidationError(f"experiment '{experiment_id}': SRM check: {error}") from None
-    pairs = [pair for metric in metrics for pair in combinations(metric.columns, 2)]
+    pairs = [
+        pair
+        for metric in metrics
+        if metric.kind != "quantile"
+        for pair in combinations(metric.columns, 2)
+    ]
     aggregates = aggregate(warehouse, experiment_id, columns, pairs)
     if control not in aggregates:
         raise DataValidationError(
             f"experiment '{experiment_id}' has no users in control '{control}'"
         )
     guardrails = {g.metric: g for g in experiment.guardrails}
+    capping = {
+        metric.name: _capped_aggregates(
+            warehouse, experiment_id, metric, list(combinations(metric.columns, 2))
+        )
+        for metric in metrics
+        if metric.capped
+    }
+    arm_counts = {variant: a.count for variant, a in aggregates.items()}
 
-    estimates: list[tuple[Metric, str, EffectEstimate]] = []
+    estimates: list[tuple[Metric, str, EffectEstimate, dict[str, Any] | None]] = []
     for variant in [v.variant for v in declared if not v.is_control]:
         if variant not in aggregates:
             raise DataValidationError(f"experiment '{experiment_id}' has no users in '{variant}'")
         for metric in metrics:
+            cap = None
             try:
-                result = estimate(
-                    metric, aggregates[control], aggregates[variant], experiment.alpha
-                )
+                if metric.kind == "quantile":
+                    result = quantile_estimate(
+                        warehouse,
+                        experiment_id,
+                        metric,
+                        arm_counts,
+                        control,
+                        variant,
+                        experiment.alpha,
+                    )
+                elif metric.name in capping:
+                    capped, how = capping[metric.name]
+                    result = estimate(metric, capped[control], capped[variant], experiment.alpha)
+                    plain = estimate(
+                        metric, aggregates[control], aggregates[variant], experiment.alpha
+                    )
+                    cap = {
+                        **how,
+                        "capped_users": {
+                            v: how["capped_users"].get(v, 0) for v in (control, variant)
+                        },
+                        "uncapped": effect_row(plain),
+                    }
+                else:
+                    result = estimate(
+                        metric, aggregates[control], aggregates[variant], experiment.alpha
+                    )
             except ValueError as error:  # the data leaves the test undefined (one user, ...)
                 raise DataValidationError(
                     f"experiment '{experiment_id}', metric {metric.name}, {variant}: {error}"
                 ) from None
-            estimates.append((metric, variant, result))
-    adjusted = _adjusted_by_family(
-        [(_role(metric.name, experiment), effect.p_value) for metric, _, effect in estimates],
-        experiment.correction,
-    )
+            estimates.append((metric, variant, result, cap))
 
-    results = []
-    for (metric, variant, effect), p_adjusted in zip(estimates, adjusted, strict=True):
-        role = _role(metric.name, experiment)
-        sequential = always_valid(
+    sequential = [
+        always_valid(
             effect.diff,
             effect.diff_se**2,
             experiment.alpha,
             n_control=effect.n_control,
             n_treatment=effect.n_treatment,
         )
+        for _, _, effect, _ in estimates
+    ]
+    deciding_p = [
+        bound.p_value if experiment.sequential else effect.p_value
+        for (_, _, effect, _), bound in zip(estimates, sequential, strict=True)
+    ]
+    adjusted = _adjusted_by_family(
+        [
+            (_role(metric.name, experiment), p)
+            for (metric, _, _, _), p in zip(estimates, deciding_p, strict=True)
+        ],
+        experiment.correction,
+    )
+
+    decided = [m for m in metrics if m.name not in experiment.diagnostics]
+    stratified = post_stratification(warehouse, experiment, decided, declared)
+    stratified_rows = _stratified_primary(stratified, experiment)
+
+    results = []
+    for (metric, variant, effect, cap), p_adjusted, bound in zip(
+        estimates, adjusted, sequential, strict=True
+    ):
+        role = _role(metric.name, experiment)
         guardrail = None
         if metric.name in guardrails:
             rule = guardrails[metric.name]
@@ -376,9 +569,9 @@ def analyze(
                 significant=role != "diagnostic" and p_adjusted < experiment.alpha,
                 variance_reduction=effect.variance_reduction,
                 unadjusted=_unadjusted(effect),
-                p_value_always_valid=sequential.p_value,
-                always_valid_ci_low=sequential.ci_low,
-                always_valid_ci_high=sequential.ci_high,
+                p_value_always_valid=bound.p_value,
+                always_valid_ci_low=bound.ci_low,
+                always_valid_ci_high=bound.ci_high,
                 bootstrap=_bootstrap(
                     warehouse,
                     experiment_id,
@@ -390,8 +583,18 @@ def analyze(
                     seed,
                 ),
                 guardrail=guardrail,
+                cap=cap,
+                bayesian=None
+                if role == "diagnostic"
+                else _bayesian(effect, metric.name, experiment),
+                post_stratified=stratified_rows.get((metric.name, variant)),
+                decision_p="always_valid" if experiment.sequential else "fixed_horizon",
             )
         )
+    primary_metrics = [m for m in metrics if m.name in (experiment.primary, *guardrails)]
+    balance = balance_check(warehouse, experiment, declared)
+    exposure = exposure_section(warehouse, experiment, decided, declared, aggregates)
+    warnings_ = _validity_warnings(balance, stratified, exposure, experiment)
     return Readout(
         experiment_id=experiment_id,
         target=target,
@@ -402,7 +605,61 @@ def analyze(
         decision=decide(experiment, srm, results),
         validation=validation,
         ctr_decomposition=_ctr_decompositions(warehouse, experiment_id, control, declared),
+        balance=balance,
+        segments=segment_section(warehouse, experiment, primary_metrics, declared),
+        post_stratification=stratified,
+        over_time=over_time(warehouse, experiment, primary_metrics, declared),
+        exposure=exposure,
+        validity_warnings=warnings_,
     )
+
+
+def _stratified_primary(
+    stratified: PostStratification | None, experiment: ExperimentConfig
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (metric, variant), the post-stratified row; the primary's is adjusted across the
+    treatment variants like the primary itself, and is what the decision reads when the split
+    is imbalanced."""
+    if stratified is None:
+        return {}
+    rows = {(r["metric"], r["variant"]): dict(r) for r in stratified.rows}
+    primary = [key for key in rows if key[0] == experiment.primary]
+    adjusted = adjust_p_values([rows[key]["p_value"] for key in primary], experiment.correction)
+    for key, value in zip(primary, adjusted, strict=True):
+        rows[key]["p_value_adjusted"] = value
+        rows[key]["used_in_decision"] = stratified.imbalanced
+    return rows
+
+
+def _validity_warnings(
+    balance: Balance | None,
+    stratified: PostStratification | None,
+    exposure: Exposure | None,
+    experiment: ExperimentConfig,
+) -> tuple[str, ...]:
+    warnings_ = []
+    if balance is not None and not balance.passed:
+        columns = ", ".join(
+            f"{r['column']} ({r['variant']}, adjusted p = {r['p_value_adjusted']:.2g})"
+            for r in balance.rows
+            if r["imbalanced"]
+        )
+        warnings_.append(
+            f"pre-period imbalance beyond the threshold {balance.threshold}: {columns}; the "
+            "arms differed before the experiment (randomisation or targeting broken?)"
+        )
+    if stratified is not None and stratified.imbalanced:
+        detail = ", ".join(
+            f"{variant} p = {v['p_value']:.2g}" for variant, v in stratified.imbalance.items()
+        )
+        warnings_.append(
+            f"the split is imbalanced on {', '.join(stratified.covariates)} ({detail} < "
+            f"{experiment.balance_threshold}): the primary is decided on its post-stratified "
+            "estimate"
+        )
+    if exposure is not None and not exposure.balance["passed"]:
+        warnings_.extend(exposure.notes[:1])
+    return tuple(warnings_)
 
 
 def _ctr_decompositions(

@@ -13,6 +13,7 @@ import jinja2
 
 from metricbook.errors import ConfigError
 from metricbook.readout.readout import MetricResult, Readout
+from metricbook.readout.report_depth import depth_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -85,6 +86,7 @@ def text_table(readout: Readout) -> str:
     if readout.warnings:
         lines += ["", "read anyway (--allow-stale):"]
         lines += [f"  - {w}" for w in readout.warnings]
+    lines += depth_text(readout)
     lines += ["", f"DECISION: {readout.decision.verdict.upper()}"]
     lines += [f"  - {reason}" for reason in readout.decision.reasons]
     return "\n".join(lines)

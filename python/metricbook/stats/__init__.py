@@ -20,6 +20,7 @@ from metricbook.stats.poststratification import (
     Imbalance,
     merge_small_strata,
     post_stratified,
+    post_stratified_ratio,
     stratum_imbalance,
 )
 from metricbook.stats.power import (
@@ -89,6 +90,7 @@ __all__ = [
     "percentile_bootstrap",
     "pool",
     "post_stratified",
+    "post_stratified_ratio",
     "power_mean",
     "power_proportion",
     "quantile_difference",

@@ -17,7 +17,13 @@ import numpy as np
 from scipy import stats
 
 from metricbook.stats.aggregates import Aggregates, pool
-from metricbook.stats.methods import EffectEstimate, _Arm, _check_alpha, _z_estimate
+from metricbook.stats.methods import (
+    EffectEstimate,
+    _Arm,
+    _check_alpha,
+    _ratio_linearisation,
+    _z_estimate,
+)
 
 OTHER_STRATUM = "other"
 
@@ -210,3 +216,51 @@ def _common_strata(
     if not control:
         raise ValueError(f"metric {name!r}: no strata given")
     return list(control)
+
+
+def post_stratified_ratio(
+    control: Mapping[str, Aggregates],
+    treatment: Mapping[str, Aggregates],
+    numerator: str,
+    denominator: str,
+    alpha: float = 0.05,
+    metric: str | None = None,
+) -> EffectEstimate:
+    """The post-stratified difference of a ratio metric (the user as the unit): as
+    `post_stratified`, with each stratum's arm value the ratio of means R_k = ȳ_k / x̄_k and
+    its variance the delta-method one, var(y − R_k·x)/(x̄_k²·n_k) (Deng, Knoblich & Lu 2018):
+
+        control_value = Σ_k w_k·R_Ck,   var(diff) = Σ_k w_k²·(var(R_Tk) + var(R_Ck))
+
+    Same assumptions and errors as `post_stratified`, plus a ValueError when a stratum's
+    denominator has mean 0 in an arm (its ratio is undefined: merge it into a larger one).
+    """
+    name = metric or numerator
+    _check_alpha(alpha)
+    strata = _common_strata(control, treatment, name)
+    sizes = np.array([control[s].count + treatment[s].count for s in strata], dtype=float)
+    weights = sizes / sizes.sum()
+    arms = []
+    for label, side in (("control", control), ("treatment", treatment)):
+        values, variances = [], []
+        for stratum in strata:
+            arm = side[stratum]
+            if arm.count < 2:
+                raise ValueError(
+                    f"metric {name!r}: stratum {stratum!r} has {arm.count} user(s) in the "
+                    f"{label} arm; each stratum needs at least 2 per arm to estimate a variance "
+                    "(merge small strata first: merge_small_strata)"
+                )
+            ratio, per_user = _ratio_linearisation(
+                arm, numerator, denominator, f"{name} ({stratum})"
+            )
+            values.append(ratio)
+            variances.append(per_user / arm.count)
+        arms.append(
+            _Arm(
+                count=sum(side[s].count for s in strata),
+                value=float(weights @ np.array(values)),
+                variance=float(weights**2 @ np.array(variances)),
+            )
+        )
+    return _z_estimate(name, "ratio", "post_stratified_delta_method_z", arms[0], arms[1], alpha)

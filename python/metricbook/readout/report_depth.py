@@ -1,0 +1,123 @@
+"""The depth sections of the experiment readout as terminal text: validity checks beside SRM
+(pre-period balance, stratum balance, exposure balance), capping, quantiles, the Bayesian
+view, segments, results over time and the triggered analysis."""
+
+from __future__ import annotations
+
+import math
+
+from metricbook.readout.readout import Readout
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:+.2%}"
+
+
+def _p(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return "<0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def _ci(row: dict) -> str:
+    return f"{_pct(row['rel_lift_ci_low'])} to {_pct(row['rel_lift_ci_high'])}"
+
+
+def depth_text(readout: Readout) -> list[str]:
+    lines: list[str] = []
+    if readout.validity_warnings:
+        lines += ["", "VALIDITY WARNINGS (beside SRM):"]
+        lines += [f"  - {warning}" for warning in readout.validity_warnings]
+    if readout.balance is not None:
+        balance = readout.balance
+        worst = min((r["p_value_adjusted"] for r in balance.rows), default=math.nan)
+        checked = ", ".join(dict.fromkeys(r["column"] for r in balance.rows))
+        lines += [
+            "",
+            f"pre-period balance (an A/A on {checked}):"
+            f" {'passed' if balance.passed else 'FAILED'}, smallest Holm-adjusted p = {_p(worst)}"
+            f" (threshold {balance.threshold})",
+        ]
+    capped = [r for r in readout.results if r.cap]
+    for r in capped:
+        cap = r.cap or {}
+        users = ", ".join(f"{v} {n}" for v, n in cap["capped_users"].items())
+        lines.append(
+            f"capping: {r.metric} ({cap['column']}) capped at {cap['cap']:.4g}, {cap['set_by']}; "
+            f"users capped: {users}; uncapped lift {_pct(cap['uncapped']['rel_lift'])}"
+        )
+    bayes = [r for r in readout.results if r.bayesian]
+    if bayes:
+        first = bayes[0].bayesian or {}
+        lines += [
+            "",
+            f"Bayesian view (normal prior N({first['prior_mean']:g}, {first['prior_sd']:g}) on the "
+            "relative lift; descriptive unless bayesian.decide):",
+        ]
+        for r in bayes:
+            view = r.bayesian or {}
+            lines.append(
+                f"  {r.metric:<22}{r.variant:<11} posterior {_pct(view['posterior_mean'])} "
+                f"({_pct(view['ci_low'])} to {_pct(view['ci_high'])}), chance to win "
+                f"{view['chance_to_win']:.1%}, expected loss {view['expected_loss']:.2%}"
+            )
+    if readout.post_stratification is not None:
+        ps = readout.post_stratification
+        lines += [
+            "",
+            f"post-stratified on {', '.join(ps.covariates)} "
+            f"({'IMBALANCED: the decision uses it' if ps.imbalanced else 'split balanced'}; "
+            + ", ".join(f"{v} p = {_p(i['p_value'])}" for v, i in ps.imbalance.items())
+            + "):",
+        ]
+        for row in ps.rows:
+            lines.append(
+                f"  {row['metric']:<22}{row['variant']:<11} {_pct(row['rel_lift'])} ({_ci(row)}), "
+                f"p = {_p(row['p_value'])}"
+            )
+    if readout.segments is not None:
+        seg = readout.segments
+        lines += ["", f"segments ({seg.label}):"]
+        for row in seg.rows:
+            srm = "" if row["srm_passed"] else "  SRM FAILED in this segment"
+            lines.append(
+                f"  {row['dimension'] + ' = ' + row['segment']:<24}{row['metric']:<16}"
+                f"{row['variant']:<11}{_pct(row['rel_lift']):>9} ({_ci(row)}), p = "
+                f"{_p(row['p_value'])}, BH p = {_p(row['p_value_bh'])}{srm}"
+            )
+        for h in seg.heterogeneity:
+            lines.append(
+                f"  heterogeneity by {h['dimension']} ({h['metric']}, {h['variant']}): Cochran's "
+                f"Q = {h['q']:.2f} on {h['df']} df, p = {_p(h['p_value'])}, "
+                f"I² = {h['i_squared']:.0%}"
+            )
+        lines += [f"  note: {note}" for note in seg.notes]
+    if readout.over_time is not None:
+        ot = readout.over_time
+        lines += ["", "results over time (daily and cumulative lift: see the HTML report):"]
+        for row in ot.novelty:
+            lines.append(
+                f"  novelty check {row['metric']} ({row['variant']}): effect in days "
+                f"0-{row['window_days'] - 1} {row['early_diff']:+.4g}, days "
+                f"{row['window_days']}-{2 * row['window_days'] - 1} {row['late_diff']:+.4g}, "
+                f"change p = {_p(row['p_value'])} on {row['n_control']} + {row['n_treatment']} "
+                f"users assigned by {row['assigned_by']}: {row['pattern']}"
+            )
+        lines += [f"  note: {note}" for note in ot.notes]
+    if readout.exposure is not None:
+        ex = readout.exposure
+        rates = ", ".join(f"{v} {r:.1%}" for v, r in ex.balance["rates"].items())
+        lines += [
+            "",
+            f"exposure on {ex.surface}: {rates} of assigned users exposed "
+            f"(balance p = {_p(ex.balance['p_value'])}); intention-to-treat stays the primary "
+            "analysis; triggered on exposed users, diluted back to everyone:",
+        ]
+        for row in ex.rows:
+            lines.append(
+                f"  {row['metric']:<22}{row['variant']:<11} triggered "
+                f"{_pct(row['triggered']['rel_lift'])}, diluted {_pct(row['diluted']['rel_lift'])}"
+                f" (share {row['diluted']['share']:.1%}), ITT {_pct(row['itt']['rel_lift'])}"
+            )
+        lines += [f"  note: {note}" for note in ex.notes]
+    return lines
