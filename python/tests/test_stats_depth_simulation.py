@@ -312,23 +312,25 @@ def masked_aggregates(values: np.ndarray, mask: np.ndarray) -> list[Aggregates]:
     ]
 
 
-def triggered_runs(seed: int, threshold_treatment: float, effect: float, n: int = 2000):
+def triggered_runs(
+    seed: int, threshold_treatment: float, effect: float, n: int = 2000, reps: int = REPS
+):
     """Users with engagement e ~ U(0, 1) and outcome 10·e + noise; a user is exposed when e
     exceeds 0.7 (control) or `threshold_treatment` (treatment); exposed treatment users gain
     `effect`. Returns per run (ITT welch_t, triggered welch_t, exposure balance, share,
     control mean over all)."""
     rng = np.random.default_rng(seed)
-    everyone = np.ones((REPS, n), dtype=bool)
+    everyone = np.ones((reps, n), dtype=bool)
     itt_arms, triggered_arms, exposed_counts = [], [], []
     for threshold, gain in ((0.7, 0.0), (threshold_treatment, effect)):
-        engagement = rng.random((REPS, n))
+        engagement = rng.random((reps, n))
         exposed = engagement > threshold
-        outcome = 10 * engagement + rng.normal(0.0, 2.0, (REPS, n)) + gain * exposed
+        outcome = 10 * engagement + rng.normal(0.0, 2.0, (reps, n)) + gain * exposed
         itt_arms.append(masked_aggregates(outcome, everyone))
         triggered_arms.append(masked_aggregates(outcome, exposed))
         exposed_counts.append(exposed.sum(axis=1))
     runs = []
-    for r in range(REPS):
+    for r in range(reps):
         exposed_users = {
             "control": int(exposed_counts[0][r]),
             "treatment": int(exposed_counts[1][r]),
@@ -346,8 +348,9 @@ def triggered_runs(seed: int, threshold_treatment: float, effect: float, n: int 
 
 
 def test_treatment_that_changes_who_is_exposed_biases_the_triggered_effect_and_is_flagged():
-    # no effect on anyone; treatment also exposes the marginal users with e in (0.5, 0.7]
-    runs = triggered_runs(seed=10, threshold_treatment=0.5, effect=0.0)
+    # no effect on anyone; treatment also exposes the marginal users with e in (0.5, 0.7]; the
+    # bias is large, so 500 runs show it
+    runs = triggered_runs(seed=10, threshold_treatment=0.5, effect=0.0, reps=500)
     triggered = np.array([r[1].diff for r in runs])
     itt = np.array([r[0].diff for r in runs])
     assert triggered.mean() < -20 * monte_carlo_se(triggered), triggered.mean()
