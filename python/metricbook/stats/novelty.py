@@ -4,9 +4,10 @@ A novelty effect fades as users get used to a change; a learning effect grows. T
 compares, within the same users, the effect in an early window of days since assignment
 [0, k) with a late window [k, 2k), among the users observed for at least 2k days. Because
 each user contributes to both windows, the early and late estimates are correlated: testing
-them as if they were independent samples gets the variance of the change wrong, and a
-per-day regression that treats each user-day as independent fakes significance. Here the
-unit stays the user: the test is on each user's own late − early change.
+them as if they were independent samples gets the variance of the change wrong (too large
+when a user's level persists), and a per-day regression that treats each user-day as an
+independent observation overstates the precision and can fake significance. Here the unit
+stays the user: the test is on each user's own late − early change.
 """
 
 from __future__ import annotations
