@@ -85,6 +85,16 @@ def novelty_test(
     in both arms.
     """
     _check_alpha(alpha)
+    for label, window in (("early", early), ("late", late)):
+        if not isinstance(window, str) and not (
+            isinstance(window, tuple)
+            and len(window) == 2
+            and all(isinstance(c, str) for c in window)
+        ):
+            raise ValueError(
+                f"{label} must be a column name or a (numerator, denominator) pair of column "
+                f"names, got {window!r}"
+            )
     if isinstance(early, str) != isinstance(late, str):
         raise ValueError(
             f"early {early!r} and late {late!r} must both be mean columns or both "
@@ -101,17 +111,20 @@ def novelty_test(
 def _mean_novelty(
     control: Aggregates, treatment: Aggregates, early: str, late: str, alpha: float, name: str
 ) -> NoveltyResult:
-    columns = (early, late)
-    moments = [_moments(a, columns, name) for a in (control, treatment)]
+    # each window's value, and the change, as a linear combination of (mean early, mean late)
+    combinations = {
+        "early": np.array([1.0, 0.0]),
+        "late": np.array([0.0, 1.0]),
+        "change": np.array([-1.0, 1.0]),
+    }
     arms = []
-    for a, (means, sigma) in zip((control, treatment), moments, strict=True):
-        g = {
-            "early": np.array([1.0, 0.0]),
-            "late": np.array([0.0, 1.0]),
-            "change": np.array([-1.0, 1.0]),
-        }
+    for a in (control, treatment):
+        means, sigma = _moments(a, (early, late), name)
         arms.append(
-            {k: (float(v @ means), max(float(v @ sigma @ v), 0.0), a.count) for k, v in g.items()}
+            {
+                k: (float(g @ means), max(float(g @ sigma @ g), 0.0), a.count)
+                for k, g in combinations.items()
+            }
         )
     return _result(arms, alpha, name, welch=True)
 
