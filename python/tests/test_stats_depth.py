@@ -670,6 +670,8 @@ def test_novelty_uses_the_within_user_covariance():
     [
         ("early", ("clicks_late", "impressions_late"), 0.05, "must both be mean columns"),
         ("early", "late", 0.0, "alpha must be in"),
+        (("clicks_early",), "late", 0.05, "early must be a column name or a"),
+        ("early", ("a", "b", "c"), 0.05, "late must be a column name or a"),
     ],
 )
 def test_novelty_rejects_invalid_windows(novelty_frames, early, late, alpha, message):

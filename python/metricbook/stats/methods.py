@@ -389,7 +389,9 @@ def _estimate(
     diff = treatment.value - control.value
     diff_se = math.sqrt(control.variance + treatment.variance)
     half_width = _critical(alpha, df) * diff_se
-    distribution = stats.norm if df is None else stats.t(df)
+    # stats.t.sf(x, df), not stats.t(df).sf(x): freezing a distribution builds its docstring,
+    # milliseconds per call, which dominated simulations of thousands of experiments
+    p_value = stats.norm.sf(abs(statistic)) if df is None else stats.t.sf(abs(statistic), df)
     rel_lift, rel_low, rel_high = _relative_lift(control, treatment, alpha)
     return EffectEstimate(
         metric=name,
@@ -406,7 +408,7 @@ def _estimate(
         rel_lift=rel_lift,
         rel_lift_ci_low=rel_low,
         rel_lift_ci_high=rel_high,
-        p_value=float(2 * distribution.sf(abs(statistic))),
+        p_value=float(2 * p_value),
         statistic=statistic,
         df=df,
         alpha=alpha,

@@ -4,9 +4,10 @@ A novelty effect fades as users get used to a change; a learning effect grows. T
 compares, within the same users, the effect in an early window of days since assignment
 [0, k) with a late window [k, 2k), among the users observed for at least 2k days. Because
 each user contributes to both windows, the early and late estimates are correlated: testing
-them as if they were independent samples gets the variance of the change wrong, and a
-per-day regression that treats each user-day as independent fakes significance. Here the
-unit stays the user: the test is on each user's own late − early change.
+them as if they were independent samples gets the variance of the change wrong (too large
+when a user's level persists), and a per-day regression that treats each user-day as an
+independent observation overstates the precision and can fake significance. Here the unit
+stays the user: the test is on each user's own late − early change.
 """
 
 from __future__ import annotations
@@ -84,6 +85,16 @@ def novelty_test(
     in both arms.
     """
     _check_alpha(alpha)
+    for label, window in (("early", early), ("late", late)):
+        if not isinstance(window, str) and not (
+            isinstance(window, tuple)
+            and len(window) == 2
+            and all(isinstance(c, str) for c in window)
+        ):
+            raise ValueError(
+                f"{label} must be a column name or a (numerator, denominator) pair of column "
+                f"names, got {window!r}"
+            )
     if isinstance(early, str) != isinstance(late, str):
         raise ValueError(
             f"early {early!r} and late {late!r} must both be mean columns or both "
@@ -100,17 +111,20 @@ def novelty_test(
 def _mean_novelty(
     control: Aggregates, treatment: Aggregates, early: str, late: str, alpha: float, name: str
 ) -> NoveltyResult:
-    columns = (early, late)
-    moments = [_moments(a, columns, name) for a in (control, treatment)]
+    # each window's value, and the change, as a linear combination of (mean early, mean late)
+    combinations = {
+        "early": np.array([1.0, 0.0]),
+        "late": np.array([0.0, 1.0]),
+        "change": np.array([-1.0, 1.0]),
+    }
     arms = []
-    for a, (means, sigma) in zip((control, treatment), moments, strict=True):
-        g = {
-            "early": np.array([1.0, 0.0]),
-            "late": np.array([0.0, 1.0]),
-            "change": np.array([-1.0, 1.0]),
-        }
+    for a in (control, treatment):
+        means, sigma = _moments(a, (early, late), name)
         arms.append(
-            {k: (float(v @ means), max(float(v @ sigma @ v), 0.0), a.count) for k, v in g.items()}
+            {
+                k: (float(g @ means), max(float(g @ sigma @ g), 0.0), a.count)
+                for k, g in combinations.items()
+            }
         )
     return _result(arms, alpha, name, welch=True)
 
