@@ -110,7 +110,8 @@ def test_readout_on_the_seeds(warehouse) -> None:
         "ctr", "clicks_per_user", "saves_per_user", "active_days_per_user",
         "revenue_per_user", "hides_per_user", "saver_rate",
         "ndcg_at_10", "mean_click_position", "top3_impression_share", "creators_per_user",
-        "categories_per_user", "top_creator_share",
+        "categories_per_user", "top_creator_share", "median_impressions_per_user",
+        "p90_impressions_per_user",
     }  # fmt: skip
     ctr = by_metric["ctr"]
     # the seeds plant a +15% click lift per position, and shorter feeds move the treatment's
@@ -131,7 +132,8 @@ def test_readout_on_the_seeds(warehouse) -> None:
     diagnostics = [r for r in readout.results if r.role == "diagnostic"]
     assert {r.metric for r in diagnostics} == {
         "ndcg_at_10", "mean_click_position", "top3_impression_share", "creators_per_user",
-        "categories_per_user", "top_creator_share",
+        "categories_per_user", "top_creator_share", "median_impressions_per_user",
+        "p90_impressions_per_user",
     }  # fmt: skip
     assert all(r.p_value_adjusted == r.p_value and not r.significant for r in diagnostics)
     assert by_metric["ndcg_at_10"].method == "delta_method_z"
@@ -262,7 +264,7 @@ def test_cli_json_carries_the_contract(monkeypatch, capsys, seeds_db: Path) -> N
     assert len(payload["results"]) == RESULTS
     for entry in payload["results"]:
         assert set(entry) >= CONTRACT_FIELDS, CONTRACT_FIELDS - set(entry)
-        assert entry["kind"] in {"mean", "ratio", "proportion"}
+        assert entry["kind"] in {"mean", "ratio", "proportion", "quantile"}
     assert payload["decision"]["verdict"] in {"ship", "do not ship", "inconclusive"}
 
 

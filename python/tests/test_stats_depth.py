@@ -26,6 +26,7 @@ from metricbook.stats import (
     merge_small_strata,
     novelty_test,
     post_stratified,
+    post_stratified_ratio,
     quantile_difference,
     quantile_ranks,
     sample_quantile_arm,
@@ -196,6 +197,69 @@ def test_post_stratified_removes_the_mix_difference_the_plain_mean_suffers(strat
     target = sum(0.4 * PLATFORMS[s] * sizes[s] for s in sizes) / sum(sizes.values())
     result = post_stratified(control, treatment, "revenue")
     assert result.diff_ci_low <= target <= result.diff_ci_high
+
+
+def _ratio_strata(frame: pd.DataFrame, arm: str) -> dict[str, Aggregates]:
+    rows = frame[frame["arm"] == arm].assign(
+        clicks=lambda f: f["revenue"], impressions=lambda f: 1.0 + f["revenue"] * 0 + f.index % 3
+    )
+    return {
+        platform: aggregates_from_frame(group, ["clicks", "impressions"])
+        for platform, group in rows.groupby("platform", sort=True)
+    }
+
+
+def test_post_stratified_ratio_weights_each_stratums_delta_method_estimate(stratified):
+    control, treatment = (
+        _ratio_strata(stratified, "control"),
+        _ratio_strata(stratified, "treatment"),
+    )
+    result = post_stratified_ratio(control, treatment, "clicks", "impressions", metric="ctr")
+    sizes = {s: control[s].count + treatment[s].count for s in control}
+    total = sum(sizes.values())
+    per_stratum = {
+        s: delta_ratio(control[s], treatment[s], "clicks", "impressions") for s in control
+    }
+    assert result.diff == pytest.approx(
+        sum(sizes[s] / total * per_stratum[s].diff for s in sizes), **TIGHT
+    )
+    assert result.diff_se == pytest.approx(
+        math.sqrt(sum((sizes[s] / total * per_stratum[s].diff_se) ** 2 for s in sizes)), **TIGHT
+    )
+    assert result.method == "post_stratified_delta_method_z" and result.metric == "ctr"
+
+
+def test_post_stratified_ratio_with_a_unit_denominator_is_the_mean_version(stratified):
+    control, treatment = by_stratum(stratified, "control"), by_stratum(stratified, "treatment")
+    ones = {
+        side: {
+            s: Aggregates(
+                count=a.count,
+                mean={"revenue": a.mean_of("revenue"), "one": 1.0},
+                var={"revenue": a.var_of("revenue"), "one": 0.0},
+                cov={("revenue", "one"): 0.0},
+            )
+            for s, a in strata.items()
+        }
+        for side, strata in (("control", control), ("treatment", treatment))
+    }
+    ratio = post_stratified_ratio(ones["control"], ones["treatment"], "revenue", "one")
+    mean = post_stratified(control, treatment, "revenue")
+    assert ratio.diff == pytest.approx(mean.diff, **TIGHT)
+    assert ratio.diff_se == pytest.approx(mean.diff_se, **TIGHT)
+
+
+def test_post_stratified_ratio_names_a_stratum_whose_denominator_is_zero():
+    empty = Aggregates(
+        count=5, mean={"c": 0.0, "i": 0.0}, var={"c": 0.0, "i": 0.0}, cov={("c", "i"): 0.0}
+    )
+    full = Aggregates(
+        count=5, mean={"c": 1.0, "i": 4.0}, var={"c": 1.0, "i": 2.0}, cov={("c", "i"): 0.5}
+    )
+    with pytest.raises(ValueError, match=r"ctr \(web\).*mean 0"):
+        post_stratified_ratio(
+            {"web": empty, "ios": full}, {"web": full, "ios": full}, "c", "i", metric="ctr"
+        )
 
 
 def test_post_stratified_names_a_stratum_with_too_few_users():

@@ -53,21 +53,22 @@ def exposure_section(
     columns = list(dict.fromkeys(c for m in plain for c in value_columns(m)))
     pairs = list(dict.fromkeys(p for m in plain for p in combinations(value_columns(m), 2)))
     experiment_id = experiment.experiment_id
-    exposed_counts = queries.exposed_counts(warehouse, experiment_id, surface)
-    assigned_counts = {
-        v.variant: assigned[v.variant].count for v in declared if v.variant in assigned
-    }
-    balance = exposure_balance(
-        {v: exposed_counts.get(v, 0) for v in assigned_counts},
-        assigned_counts,
-        experiment.balance_threshold,
-    )
+    # the exposed users of the user mart (the join), so they are a subset of the assigned
     triggered = queries.variant_aggregates(
         warehouse, experiment_id, columns, pairs, surface=surface
     )
+    assigned_counts = {
+        v.variant: assigned[v.variant].count for v in declared if v.variant in assigned
+    }
+    exposed_counts = {v: triggered[v].count if v in triggered else 0 for v in assigned_counts}
     control = next(v.variant for v in declared if v.is_control)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
+    try:
+        balance = exposure_balance(exposed_counts, assigned_counts, experiment.balance_threshold)
+    except ValueError as error:
+        notes.append(f"exposure on {surface}: {error}")
+        return Exposure(surface, exposed_counts, assigned_counts, {}, rows, notes)
     if not balance.passed:
         notes.append(
             f"treatment changed who is exposed on {surface} (exposure rates "

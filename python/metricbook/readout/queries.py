@@ -285,12 +285,22 @@ def daily_active_aggregates(
     check_columns(warehouse, [*columns, by], DAILY)
     return _moments(
         warehouse,
-        warehouse.relation(DAILY),
-        f"experiment_id = {warehouse.param('experiment_id')}",
+        _assigned_daily(warehouse),
+        f"daily.experiment_id = {warehouse.param('experiment_id')}",
         {"experiment_id": experiment_id},
-        {column: column for column in dict.fromkeys(columns)},
+        {column: f"daily.{column}" for column in dict.fromkeys(columns)},
         list(pairs),
-        ["variant", by],
+        ["daily.variant", f"daily.{by}"],
+    )
+
+
+def _assigned_daily(warehouse: Warehouse) -> str:
+    """The daily mart's rows of the users the user mart holds: the population and its active
+    users come from the same users even if the two marts were built apart."""
+    return (
+        f"{warehouse.relation(DAILY)} as daily inner join {warehouse.relation(USER_METRICS)} "
+        "as assigned on assigned.experiment_id = daily.experiment_id "
+        "and assigned.user_id = daily.user_id"
     )
 
 
@@ -308,7 +318,8 @@ def cumulative_active_aggregates(
     sums = ", ".join(f"sum(daily.{column}) as {column}" for column in columns)
     from_sql = (
         f"(select daily.variant, days.metric_date as through_date, daily.user_id, {sums} "
-        f"from {relation} as daily inner join (select distinct metric_date from {relation} "
+        f"from {_assigned_daily(warehouse)} inner join "
+        f"(select distinct metric_date from {relation} "
         f"where experiment_id = {warehouse.param('experiment_id')}) as days "
         "on daily.metric_date <= days.metric_date "
         f"where daily.experiment_id = {warehouse.param('experiment_id')} "
@@ -371,17 +382,6 @@ def window_aggregates(
         ["metrics.variant"],
     )
     return {key[0]: aggregates for key, aggregates in grouped.items()}
-
-
-def exposed_counts(warehouse: Warehouse, experiment_id: str, surface: str) -> dict[str, int]:
-    """Per variant, the users with an impression on `surface` after first assignment."""
-    sql = (
-        f"select variant, count(*) as n from {warehouse.relation(EXPOSURES)} "
-        f"where experiment_id = {warehouse.param('experiment_id')} "
-        f"and surface = {warehouse.param('surface')} group by variant"
-    )
-    frame = warehouse.frame(sql, {"experiment_id": experiment_id, "surface": surface})
-    return {str(v): int(n) for v, n in zip(frame.iloc[:, 0], frame.iloc[:, 1], strict=True)}
 
 
 def assignment_counts(warehouse: Warehouse, experiment_id: str) -> dict[str, int]:

@@ -657,7 +657,7 @@ def _validity_warnings(
             f"{experiment.balance_threshold}): the primary is decided on its post-stratified "
             "estimate"
         )
-    if exposure is not None and not exposure.balance["passed"]:
+    if exposure is not None and not exposure.balance.get("passed", True):
         warnings_.extend(exposure.notes[:1])
     return tuple(warnings_)
 

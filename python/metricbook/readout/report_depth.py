@@ -106,11 +106,11 @@ def depth_text(readout: Readout) -> list[str]:
         lines += [f"  note: {note}" for note in ot.notes]
     if readout.exposure is not None:
         ex = readout.exposure
-        rates = ", ".join(f"{v} {r:.1%}" for v, r in ex.balance["rates"].items())
+        rates = ", ".join(f"{v} {r:.1%}" for v, r in ex.balance.get("rates", {}).items())
         lines += [
             "",
             f"exposure on {ex.surface}: {rates} of assigned users exposed "
-            f"(balance p = {_p(ex.balance['p_value'])}); intention-to-treat stays the primary "
+            f"(balance p = {_p(ex.balance.get('p_value'))}); intention-to-treat stays the primary "
             "analysis; triggered on exposed users, diluted back to everyone:",
         ]
         for row in ex.rows:
