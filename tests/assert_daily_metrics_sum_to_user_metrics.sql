@@ -8,24 +8,20 @@
 
 {{ config(store_failures=true) }}
 
-{%- set daily_columns = [] %}
-{%- if execute %}
-    {%- for node in graph.nodes.values()
-        if node.resource_type == 'model' and node.name == 'fct_experiment_user_daily_metrics' %}
-        {%- for column in node.columns.values() %}
-            {%- set meta = column.get('config', {}).get('meta', {}) or column.get('meta', {}) %}
-            {%- if meta.get('daily') is true %}
-                {%- do daily_columns.append(column.name) %}
-            {%- endif %}
-        {%- endfor %}
-    {%- endfor %}
-    {%- if daily_columns | length == 0 %}
-        {{ exceptions.raise_compiler_error(
-            "fct_experiment_user_daily_metrics declares no column with meta: {daily: true}"
-        ) }}
-    {%- endif %}
-{%- else %}
-    {%- set daily_columns = ['impressions'] %}
+{#- the daily columns as the daily mart's YAML flags them (parsing has no graph: one stands in) -#}
+{%- set daily_columns = [] if execute else ['impressions'] %}
+{%- for node in (graph.nodes.values() if execute else [])
+    if node.resource_type == 'model' and node.name == 'fct_experiment_user_daily_metrics' %}
+{%- for column in node.columns.values() %}
+{%- if (column.get('config', {}).get('meta', {}) or column.get('meta', {})).get('daily') is true %}
+{%- do daily_columns.append(column.name) %}
+{%- endif %}
+{%- endfor %}
+{%- endfor %}
+{%- if not daily_columns %}
+{{ exceptions.raise_compiler_error(
+    "fct_experiment_user_daily_metrics declares no column with meta: {daily: true}"
+) }}
 {%- endif %}
 
 with
@@ -63,11 +59,11 @@ compared as (
         coalesce(user_metrics.experiment_id, daily_totals.experiment_id) as experiment_id,
         coalesce(user_metrics.user_id, daily_totals.user_id) as user_id,
         user_metrics.user_id is null as is_unknown_user,
-        daily_totals.first_day_since_assignment,
         {%- for column in daily_columns %}
         cast(user_metrics.{{ column }} as decimal(38, 2)) as user_{{ column }},
-        cast(coalesce(daily_totals.{{ column }}, 0) as decimal(38, 2)) as daily_{{ column }}{{ ',' if not loop.last }}
+        cast(coalesce(daily_totals.{{ column }}, 0) as decimal(38, 2)) as daily_{{ column }},
         {%- endfor %}
+        daily_totals.first_day_since_assignment
 
     from user_metrics
     full outer join daily_totals

@@ -31,6 +31,8 @@ EXPERIMENT_MARTS = [
     "fct_experiment_assignments",
     "fct_experiment_excluded_users",
     "fct_experiment_user_metrics",
+    "fct_experiment_exposures",
+    "fct_experiment_user_daily_metrics",
 ]
 # exclusion_reason -> (experiment_id, its variants as (variant, is_control, traffic_share))
 BROKEN = {

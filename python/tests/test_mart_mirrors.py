@@ -301,10 +301,43 @@ def test_fct_experiment_user_metrics_equals_mirror(database: Path, staged, stage
         staged["stg_transactions"],
         staged["stg_pins"],
         engagement.creator_impression_ranks(staged["stg_events"], staged["stg_pins"]),
+        staged["stg_users"],
     )
     actual = _read(database, "select * from fct_experiment_user_metrics")
     assert (actual["impressions"] == 0).any(), "no inactive user was compared"
+    assert {"new", "tenured"} <= set(actual["user_tenure"]), "a tenure segment is missing"
     assert_mart_equals_mirror(actual, expected, ["experiment_id", "user_id"])
+
+
+def _assigned(staged_experiments: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return experiments.assignments(
+        experiments.user_assignments(
+            staged_experiments["stg_experiment_assignments"], _experiment_checks(staged_experiments)
+        )
+    )
+
+
+def test_fct_experiment_exposures_equals_mirror(database: Path, staged, staged_experiments):
+    expected = experiments.exposures(
+        _assigned(staged_experiments), staged_experiments["stg_experiments"], staged["stg_events"]
+    )
+    actual = _read(database, "select * from fct_experiment_exposures")
+    assert actual["surface"].nunique() > 1, "a single surface: per-surface exposure is untested"
+    assert_mart_equals_mirror(actual, expected, ["experiment_id", "user_id", "surface"])
+
+
+def test_fct_experiment_user_daily_metrics_equals_mirror(
+    database: Path, staged, staged_experiments
+):
+    expected = experiments.user_daily_metrics(
+        _assigned(staged_experiments),
+        staged_experiments["stg_experiments"],
+        staged["stg_events"],
+        staged["stg_transactions"],
+    )
+    actual = _read(database, "select * from fct_experiment_user_daily_metrics")
+    assert (actual["days_since_assignment"] > 0).any(), "only assignment days were compared"
+    assert_mart_equals_mirror(actual, expected, ["experiment_id", "user_id", "metric_date"])
 
 
 def test_fct_experiment_position_ctr_equals_mirror(database: Path, staged, staged_experiments):

@@ -26,6 +26,8 @@ CASES = [
     ("future_tolerance_minutes", "1.5", "base_users"),
     ("max_amount_usd", '"1e9"', "base_transactions"),
     ("experiment_pre_period_days", "-1", "fct_experiment_user_metrics"),
+    ("new_user_days", "0", "fct_experiment_user_metrics"),
+    ("new_user_days", '"7 or 1=1"', "fct_experiment_user_metrics"),
     ("late_data_lookback_days", "99999", "stg_events"),
     ("session_gap_minutes", "0", "fct_sessions"),
     ("session_gap_minutes", "2.5", "fct_sessions"),

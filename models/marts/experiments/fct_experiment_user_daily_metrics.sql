@@ -38,6 +38,7 @@ assigned_users as (
         assignments.user_id,
         assignments.variant,
         assignments.first_assigned_at,
+        cast(assignments.first_assigned_at as date) as first_assigned_date,
         experiments.end_at
 
     from assignments
@@ -112,7 +113,9 @@ joined as (
         user_days.user_id,
         user_days.metric_date,
         assigned_users.variant,
-        cast(assigned_users.first_assigned_at as date) as first_assigned_date,
+        assigned_users.first_assigned_date,
+        {{ dbt.datediff('assigned_users.first_assigned_date', 'user_days.metric_date', 'day') }}
+            as days_since_assignment,
         daily_events.impressions,
         daily_events.clicks,
         daily_events.saves,
@@ -145,10 +148,8 @@ final as (
         cast(user_id as {{ dbt.type_string() }}) as user_id,
         cast(metric_date as date) as metric_date,
         cast(variant as {{ dbt.type_string() }}) as variant,
-        first_assigned_date,
-        cast(
-            {{ dbt.datediff('first_assigned_date', 'metric_date', 'day') }} as integer
-        ) as days_since_assignment,
+        cast(first_assigned_date as date) as first_assigned_date,
+        cast(days_since_assignment as integer) as days_since_assignment,
         cast(coalesce(impressions, 0) as {{ dbt.type_bigint() }}) as impressions,
         cast(coalesce(clicks, 0) as {{ dbt.type_bigint() }}) as clicks,
         cast(coalesce(saves, 0) as {{ dbt.type_bigint() }}) as saves,

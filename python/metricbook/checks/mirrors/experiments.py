@@ -8,6 +8,10 @@ import pandas as pd
 from metricbook.checks.mirrors import ranking
 
 KEY = ["experiment_id", "user_id"]
+# fct_experiment_user_metrics' pre-assignment attributes (never zero-filled: NULL when unknown)
+SEGMENT_COLUMNS = ("platform", "country", "user_tenure", "days_since_signup")
+# fct_experiment_user_daily_metrics' daily values: the user mart's columns of the same names
+DAILY_COLUMNS = ["impressions", "clicks", "saves", "hides", "active_days", "revenue_usd"]
 # |sum(traffic_share) - 1| above this excludes the experiment (int_experiment_checks)
 TRAFFIC_SHARE_TOLERANCE = 0.001
 CHECK_COLUMNS = [
@@ -153,6 +157,29 @@ def _counts(events: pd.DataFrame, prefix: str = "") -> pd.DataFrame:
     return by_type.join(active)
 
 
+def user_segments(
+    assignments_frame: pd.DataFrame, users: pd.DataFrame, new_user_days: int = 7
+) -> pd.DataFrame:
+    """The pre-assignment segments of fct_experiment_user_metrics, per (experiment, user):
+    platform and country at signup, user_tenure ('new' when signup_at > first_assigned_at -
+    new_user_days days, 'tenured' otherwise, 'unknown' without a staged users row) and
+    days_since_signup (floor of the days from signup to first assignment)."""
+    segments = assignments_frame[[*KEY, "first_assigned_at"]].merge(
+        users[["user_id", "platform", "country", "signup_at"]], on="user_id", how="left"
+    )
+    age = segments["first_assigned_at"] - segments["signup_at"]
+    # floor division of whole microseconds, as the SQL: -1 s is day -1
+    age_us = age.dt.total_seconds().mul(1e6).round()
+    segments["days_since_signup"] = np.floor(age_us / 86_400_000_000).astype("Int64")
+    cutoff = segments["first_assigned_at"] - pd.Timedelta(days=new_user_days)
+    segments["user_tenure"] = np.select(
+        [segments["signup_at"].isna(), segments["signup_at"] > cutoff],
+        ["unknown", "new"],
+        default="tenured",
+    )
+    return segments.set_index(KEY)[["platform", "country", "user_tenure", "days_since_signup"]]
+
+
 def user_metrics(
     assignments_frame: pd.DataFrame,
     experiments: pd.DataFrame,
@@ -161,9 +188,13 @@ def user_metrics(
     transactions: pd.DataFrame,
     pins: pd.DataFrame,
     creator_ranks: pd.DataFrame,
+    users: pd.DataFrame,
     pre_period_days: int = 14,
+    new_user_days: int = 7,
 ) -> pd.DataFrame:
-    """fct_experiment_user_metrics: every assigned user, zero-filled, post and pre periods."""
+    """fct_experiment_user_metrics: every assigned user, zero-filled, post and pre periods,
+    with the pre-assignment segments (`user_segments`)."""
+    signups = users
     users = assignments_frame.merge(experiments, on="experiment_id").merge(
         variants[["experiment_id", "variant", "is_control"]], on=["experiment_id", "variant"]
     )
@@ -197,13 +228,15 @@ def user_metrics(
 
     result = (
         users.set_index(KEY)[["variant", "is_control", "first_assigned_at"]]
+        .join(user_segments(assignments_frame, signups, new_user_days))
         .join(_counts(post))
         .join(revenue)
         .join(diversity)
         .join(served)
         .join(_counts(pre, prefix="pre_").drop(columns=["pre_hides"]))
     )
-    counts = [c for c in result.columns if c not in ("variant", "is_control", "first_assigned_at")]
+    attributes = ("variant", "is_control", "first_assigned_at", *SEGMENT_COLUMNS)
+    counts = [c for c in result.columns if c not in attributes]
     result[counts] = result[counts].fillna(0)
     result["has_saved"] = (result["saves"] > 0).astype(int)
     return result.reset_index()
@@ -256,3 +289,53 @@ def position_ctr(
         clicks=("event_type", lambda kind: int((kind == "click").sum())),
         users=("user_id", "nunique"),
     )
+
+
+def _post_period_users(assignments_frame: pd.DataFrame, experiments: pd.DataFrame) -> pd.DataFrame:
+    return assignments_frame.merge(experiments[["experiment_id", "end_at"]], on="experiment_id")
+
+
+def exposures(
+    assignments_frame: pd.DataFrame, experiments: pd.DataFrame, events: pd.DataFrame
+) -> pd.DataFrame:
+    """fct_experiment_exposures: per (experiment, user, surface), the assigned user's
+    impressions on the surface in the post period and the first of them; only users with one."""
+    impressions = events[events["event_type"] == "impression"]
+    shown = _in_post_period(
+        _post_period_users(assignments_frame, experiments).merge(impressions, on="user_id"),
+        "event_at",
+    )
+    return shown.groupby([*KEY, "surface", "variant"], as_index=False).agg(
+        first_exposed_at=("event_at", "min"), impressions=("event_id", "size")
+    )
+
+
+def user_daily_metrics(
+    assignments_frame: pd.DataFrame,
+    experiments: pd.DataFrame,
+    events: pd.DataFrame,
+    transactions: pd.DataFrame,
+) -> pd.DataFrame:
+    """fct_experiment_user_daily_metrics: per (experiment, user, UTC day) with a post-period
+    event or completed transaction, the user mart's values of that day (sparse)."""
+    users = _post_period_users(assignments_frame, experiments)
+    day = [*KEY, "metric_date"]
+    post = _in_post_period(users.merge(events, on="user_id"), "event_at")
+    post = post.rename(columns={"event_date": "metric_date"})
+    by_type = pd.crosstab([post[c] for c in day], post["event_type"]).reindex(
+        columns=["impression", "click", "save", "hide"], fill_value=0
+    )
+    by_type.columns = ["impressions", "clicks", "saves", "hides"]
+    by_type["active_days"] = 1
+    completed = transactions[transactions["status"] == "completed"]
+    paid = _in_post_period(users.merge(completed, on="user_id"), "transacted_at")
+    paid = paid.rename(columns={"transacted_date": "metric_date"})
+    revenue = paid.groupby(day)["amount_usd"].sum().astype(float).rename("revenue_usd")
+    result = by_type.join(revenue, how="outer").fillna(0).reset_index()
+    result = result.merge(users[[*KEY, "variant", "first_assigned_at"]], on=KEY)
+    result["metric_date"] = pd.to_datetime(result["metric_date"])
+    result["first_assigned_date"] = result["first_assigned_at"].dt.normalize()
+    result["days_since_assignment"] = (
+        result["metric_date"] - result["first_assigned_date"]
+    ).dt.days
+    return result[[*day, "variant", "first_assigned_date", "days_since_assignment", *DAILY_COLUMNS]]
