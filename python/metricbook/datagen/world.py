@@ -294,6 +294,34 @@ TRAPS = MappingProxyType(
 )
 
 # --------------------------------------------------------------------------------------------
+# Planted experiment behaviour beyond an arm's flat multipliers. A manifest lists the ones its
+# profile plants under "effects" (with their parameters), and has no "effects" key when it plants
+# none, so the seeds' and the alternate set's manifests are as they were.
+
+EFFECTS = MappingProxyType(
+    {
+        "novelty_effect": (
+            "An arm's click lift is larger on a user's first days since their first assignment "
+            "and decays with a half-life: a short experiment, or a readout by days since "
+            "assignment, overstates the lasting effect."
+        ),
+        "heterogeneous_effect": (
+            "An arm lifts clicks more for users who signed up shortly before their assignment "
+            "than for tenured users: the average effect hides the segments."
+        ),
+        "platform_assignment_skew": (
+            "An assignment bug: an arm takes more of one platform's users and fewer of another's "
+            "(the control absorbs the difference), with its overall share as designed, so the "
+            "overall SRM check passes and a per-platform check fails."
+        ),
+        "platform_ctr_gap": (
+            "Platforms' baseline click-through differs: an arm whose platform mix is off shows a "
+            "spurious CTR lift that post-stratification on platform removes."
+        ),
+    }
+)
+
+# --------------------------------------------------------------------------------------------
 # The manifest: one file and one schema for the seeds, the alternate set and data at scale
 
 MANIFEST_FILE = "manifest.json"
