@@ -471,7 +471,7 @@ DEPTH = Profile(
     days=30,
     config=GeneratorConfig(
         users=7000,
-        seed=14,
+        seed=18,  # among 14-23, the one whose readout shows each planted effect most cleanly
         start=date(2025, 2, 3),  # a Monday; no daylight-saving change inside the window
         events_per_user_day=0.8,  # many light users: ~3,700 assigned, ~210,000 events
         pins=900,
@@ -485,23 +485,23 @@ DEPTH = Profile(
                 Variant(
                     "treatment_a",
                     0.3,
-                    click_multiplier=1.2,
+                    click_multiplier=1.15,
                     novelty_boost=0.4,
                     novelty_half_life_days=3.0,
-                    new_user_click_multiplier=1.4,
+                    new_user_click_multiplier=1.3,
                     new_user_days=7,
                 ),
                 Variant(
                     "treatment_b",
                     0.3,
-                    platform_shares=balanced_platform_shares(0.3, "android", 0.42, "ios"),
+                    platform_shares=balanced_platform_shares(0.3, "android", 0.45, "ios"),
                 ),
             ),
         ),
         signup_days=30,
         ghost_users=8,
         compact_ids=True,
-        platform_click_factors=(1.0, 1.5, 1.0),
+        platform_click_factors=(1.0, 1.6, 1.0),
         # The default rates, except raw_ranker_scores' bad rows: its invalid_score recipe writes
         # "0,5", which a CSV must quote, and DuckDB's CSV sniffer (a 20,480-row sample) does not
         # see a quote first met further down, so dbt seed would fail to load the file.
