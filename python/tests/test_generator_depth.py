@@ -3,6 +3,7 @@ what the teaching experiment cannot show (a novelty effect, a larger effect for 
 assignment bug that skews one arm's platform mix while its overall share stays as designed,
 platforms with unlike baseline CTRs), and leaves the other profiles' bytes as they were.
 
+treatment_a also sends more of its sessions to related pins, the surface the readout is about.
 The checks read the raw text as a producer delivers it (pandas' ISO-8601 parsing, the first
 delivery of an event_id, users assigned to one arm inside the window), independently of the
 engine and of the marts; one test builds the set with dbt.
@@ -81,7 +82,7 @@ def exposures(depth_dataset: RawDataset, assigned: pd.DataFrame) -> pd.DataFrame
     events = events[events["event_type"].isin(["impression", "click"])]
     events = events.drop_duplicates("event_id")  # retries and copies: the first delivery
     events = events.assign(event_at=_utc(events["event_at"])).dropna(subset=["event_at"])
-    events = events[["user_id", "event_type", "event_at"]].merge(assigned, on="user_id")
+    events = events[["user_id", "event_type", "surface", "event_at"]].merge(assigned, on="user_id")
     events = events[(events["event_at"] >= events["at"]) & (events["event_at"] < end)]
     since = (events["event_at"].dt.floor("D") - events["at"].dt.floor("D")).dt.days
     return events.assign(since=since)
@@ -256,6 +257,25 @@ def test_treatment_a_lifts_new_users_more_than_tenured_ones(
     }
     assert lifts[True]["treatment_a"] > lifts[False]["treatment_a"] + 0.05
     assert 0.3 < assigned["new"].mean() < 0.7
+
+
+def test_treatment_a_sends_more_users_to_related_pins_so_its_exposed_users_are_unlike(
+    exposures: pd.DataFrame, assigned: pd.DataFrame
+) -> None:
+    """Filtering to the users who reached the surface compares unlike groups: treatment_a
+    exposes many light users (who click more per impression) that the control never does."""
+    impressions = exposures[exposures["event_type"] == "impression"]
+    on_surface = impressions["surface"] == EXPERIMENT.surface
+    share = on_surface.groupby(impressions["variant"]).mean()
+    assert share["treatment_a"] > 1.8 * share["control"]
+    assert abs(share["treatment_b"] / share["control"] - 1) < 0.1
+    exposed_users = set(impressions.loc[on_surface, "user_id"])
+    exposed = assigned["user_id"].isin(exposed_users).groupby(assigned["variant"]).mean()
+    assert exposed["treatment_a"] > exposed["control"] + 0.15
+    everyone = _lifts(exposures, assigned)[0]["treatment_a"]
+    in_exposed = exposures["user_id"].isin(exposed_users)
+    only_exposed = _lifts(exposures[in_exposed], assigned)[0]["treatment_a"]
+    assert only_exposed > everyone + 0.05
 
 
 # --------------------------------------------------------------------------------------------

@@ -260,6 +260,16 @@ def _validate_depth(config: GeneratorConfig) -> None:
             or len(set(platforms)) != len(platforms)
         ):
             raise ValueError(f"{name}: platform_shares of a treatment, once per platform")
+        surfaces = [surface for surface, _ in v.surface_shares]
+        if v.surface_shares and (
+            set(surfaces) - set(SURFACE_NAMES)
+            or len(set(surfaces)) != len(surfaces)
+            or not all(0 <= share <= 1 for _, share in v.surface_shares)
+            or sum(share for _, share in v.surface_shares) > 1
+        ):
+            raise ValueError(
+                f"{name}: surface_shares in [0, 1], once per surface, at most 1 in all"
+            )
     for platform in PLATFORM_NAMES:
         if not all(0 <= share <= 1 for share in experiment.shares_on(platform)):
             raise ValueError(f"platform_shares leave {platform}'s shares outside [0, 1]")
@@ -375,6 +385,16 @@ def _effects(config: GeneratorConfig) -> dict:
         )
         if segmented:
             effects["heterogeneous_effect"] = {**where, "variants": segmented}
+        reach = variants(lambda v: bool(v.surface_shares), "surface_shares")
+        if reach:
+            effects["surface_exposure_shift"] = {
+                **where,
+                "variants": {
+                    name: dict(zip(SURFACE_NAMES, experiment.surface_mix(v), strict=True))
+                    for v in experiment.variants
+                    if (name := v.name) in reach
+                },
+            }
         if experiment.skewed:
             effects["platform_assignment_skew"] = {
                 **where,
@@ -1149,7 +1169,9 @@ class _Events:
         return len(self.user_n)
 
 
-_Multipliers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# click, save and hide multipliers, feed share, and the arm whose surface mix the session draws
+# from (-1: world.SURFACES'), per session
+_Multipliers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _multipliers(
@@ -1161,7 +1183,7 @@ def _multipliers(
     ones = np.ones(len(session_user))
     climate = _save_climate(world, day, session_user)
     if experiment is None or not experiment.start_day <= day < experiment.end_day:
-        return ones, climate, ones, ones
+        return ones, climate, ones, ones, -ones
     users = world.users
     arm = _arm(experiment, users.variant_draw[session_user], users.platform[session_user])
     treated = assigned[session_user]
@@ -1189,7 +1211,9 @@ def _multipliers(
         boost = np.array([v.novelty_boost for v in variants])[arm]
         half_life = np.array([v.novelty_half_life_days for v in variants])[arm]
         click = click * np.where(treated, 1 + boost * 0.5 ** (since / half_life), 1.0)
-    return click, save * climate, hide, feed
+    mixed = np.array([bool(v.surface_shares) for v in variants])
+    surface_arm = np.where(treated & mixed[arm], arm, -1).astype(np.float64)
+    return click, save * climate, hide, feed, surface_arm
 
 
 def _launch_factor(launch: LaunchSpec, day: int) -> float:
@@ -1256,6 +1280,21 @@ def _distinct_pins(
     raise AssertionError("a session has more impressions than the catalogue has pins")
 
 
+def _surfaces(world: _World, surface_arm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each session's surface: world.SURFACES' mix, or its arm's surface_shares. The same one
+    uniform draw per session that rng.choice(p=...) makes, so an arm's mix moves only its own
+    sessions, and without such an arm the draws are rng.choice's."""
+    if (surface_arm < 0).all():
+        return rng.choice(len(SURFACE_NAMES), len(surface_arm), p=SURFACE_SHARES)
+    experiment = world.config.experiment
+    assert experiment is not None
+    mixes = [SURFACE_SHARES, *(np.array(experiment.surface_mix(v)) for v in experiment.variants)]
+    cdfs = np.stack([mix.cumsum() / mix.cumsum()[-1] for mix in mixes])
+    rows = cdfs[surface_arm + 1]
+    uniform = rng.random(len(surface_arm))
+    return np.minimum((uniform[:, None] >= rows).sum(axis=1), len(SURFACE_NAMES) - 1)
+
+
 def _session_events(
     world: _World,
     session_user: np.ndarray,
@@ -1267,7 +1306,7 @@ def _session_events(
     """Every session's app_open, impressions, clicks, saves and hides, vectorised. A session's
     impressions are one feed request, each pin at most once."""
     users = world.users
-    click_mult, save_mult, hide_mult, feed_share = multipliers
+    click_mult, save_mult, hide_mult, feed_share, surface_arm = multipliers
     n_sessions = len(session_user)
     n_imp = 1 + rng.poisson(EXTRA_IMPRESSIONS, n_sessions)
     session = np.repeat(np.arange(n_sessions), n_imp)
@@ -1275,7 +1314,7 @@ def _session_events(
     first = np.cumsum(n_imp) - n_imp
     slot = (np.arange(n) - np.repeat(first, n_imp) + 1).astype(np.int16)
     user = session_user[session]
-    surface = rng.choice(len(SURFACE_NAMES), n_sessions, p=SURFACE_SHARES)[session]
+    surface = _surfaces(world, surface_arm.astype(np.int64), rng)[session]
 
     favourite = rng.random(n) < FAVOURITE_SHARE
     which = rng.choice(3, n, p=FAVOURITE_WEIGHTS)
@@ -1407,7 +1446,7 @@ def _late_events(
     users, event_day = users[order], event_day[order]
     day_start = config.start_ms + event_day * DAY_MS
     starts = day_start + (rng.random(len(users)) * 22 * HOUR_MS).astype(np.int64)
-    multipliers = [np.ones(len(users)) for _ in range(4)]
+    multipliers = [np.ones(len(users)) for _ in range(4)] + [np.full(len(users), -1.0)]
     for day in np.unique(event_day):
         rows = np.flatnonzero(event_day == day)
         for target, source in zip(

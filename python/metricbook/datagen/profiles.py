@@ -23,6 +23,7 @@ from metricbook.datagen.options import (
 from metricbook.datagen.world import (
     ALTERNATE_COUNTRIES,
     PLATFORMS,
+    SURFACES,
     TEACHING_COUNTRIES,
     merged_countries,
 )
@@ -69,6 +70,9 @@ class Variant:
     # other arms keep their shares everywhere; pick shares that keep the overall share at
     # traffic_share (profiles.balanced_platform_shares) and only a per-platform check sees it.
     platform_shares: tuple[tuple[str, float], ...] = ()
+    # An arm that moves users to a surface: (surface, share) pairs, its sessions' share of that
+    # surface instead of world.SURFACES'; the surfaces not named share the rest in proportion.
+    surface_shares: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,16 @@ class ExperimentSpec:
     def skewed(self) -> bool:
         """Whether some arm's share differs by platform (an assignment bug)."""
         return any(v.platform_shares for v in self.variants)
+
+    def surface_mix(self, variant: Variant) -> tuple[float, ...]:
+        """A treated session's share of each world.SURFACES surface in this variant."""
+        named = dict(variant.surface_shares)
+        rest = 1.0 - sum(named.values())
+        others = sum(share for surface, share in SURFACES.items() if surface not in named)
+        return tuple(
+            named[surface] if surface in named else share * rest / (others or 1.0)
+            for surface, share in SURFACES.items()
+        )
 
     def shares_on(self, platform: str) -> tuple[float, ...]:
         """Each variant's share of the users of `platform`: a variant's platform_shares entry
@@ -247,6 +261,7 @@ class GeneratorConfig:
                     **{
                         **v,
                         "platform_shares": tuple(tuple(p) for p in v.get("platform_shares", ())),
+                        "surface_shares": tuple(tuple(p) for p in v.get("surface_shares", ())),
                     }
                 )
                 for v in experiment["variants"]
@@ -455,15 +470,19 @@ ALTERNATE = Profile(
 )
 
 
-# Experiment depth: what the teaching experiment cannot show. Three arms on the related pins
-# surface: treatment_a lifts clicks x1.2, by more on a user's first days since assignment
-# (novelty: x1.4 more on day 0, half-life 3 days) and by more for users who signed up in the
-# week before it (x1.4 instead); treatment_b does nothing, but an assignment bug puts 42% of
-# android users in it and about 21% of ios users (the control absorbs the difference), so the
-# overall shares stay 40/30/30 and only a per-platform check sees it. Android users click
-# x1.5 more, so the naive treatment_b-vs-control comparison shows a lift that post-
-# stratification on platform removes. Traps at the generator's default rates (not hand-placed),
-# ids compact; not shipped in seeds/ (`metricbook seeds --profile depth --out DIR`).
+# Experiment depth: what the teaching experiment cannot show. Three arms, 40/30/30, read on the
+# related pins surface (the arms act on every surface). treatment_a lifts clicks x1.15 for
+# tenured users and x1.3 for users who signed up in the 7 days before their assignment, x1.4
+# more on the day of a user's first assignment (novelty, half-life 3 days since it), and sends
+# 30% of its sessions to related pins instead of 15% (more of its users are exposed there).
+# About half of the in-window impressions are on a user's assignment day (most users are light),
+# so the window's average lift is well above the lasting one. treatment_b does nothing, but an
+# assignment bug puts 45% of android users in it and ~18% of ios users (the control absorbs the
+# difference): the overall shares stay 40/30/30 and only a per-platform check sees it. Android
+# users click x1.6 more, so the naive treatment_b-vs-control CTR shows a lift that post-
+# stratification on platform removes (and the control's thinner android share biases the naive
+# treatment_a comparison too). Traps at the generator's default rates (not hand-placed), ids
+# compact; not shipped in seeds/ (`metricbook seeds --profile depth --out DIR`).
 DEPTH_EXPERIMENT_ID = "exp_related_pins_layout"
 DEPTH_SURFACE = "related_pins"
 DEPTH = Profile(
@@ -490,6 +509,7 @@ DEPTH = Profile(
                     novelty_half_life_days=3.0,
                     new_user_click_multiplier=1.3,
                     new_user_days=7,
+                    surface_shares=((DEPTH_SURFACE, 0.3),),
                 ),
                 Variant(
                     "treatment_b",

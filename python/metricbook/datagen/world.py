@@ -309,6 +309,10 @@ EFFECTS = MappingProxyType(
             "An arm lifts clicks more for users who signed up shortly before their assignment "
             "than for tenured users: the average effect hides the segments."
         ),
+        "surface_exposure_shift": (
+            "An arm sends more of its sessions to one surface: more of its users reach it, so a "
+            "readout filtered to the users exposed to that surface compares unlike groups."
+        ),
         "platform_assignment_skew": (
             "An assignment bug: an arm takes more of one platform's users and fewer of another's "
             "(the control absorbs the difference), with its overall share as designed, so the "
