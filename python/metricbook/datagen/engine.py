@@ -17,8 +17,12 @@ surface; the click probability falls with the feed position; saves and hides are
 impressions and clicks; pins are picked Zipf-like from the user's favourite categories; a few
 users buy after a click and some purchases are refunded later (a refund is its own row). One
 experiment assigns users at their first session inside its window and multiplies the click, save
-and hide probabilities of each variant. The file of day d holds the sessions that start on UTC
-date d (their events may spill past midnight), so a local time can fall on another date.
+and hide probabilities of each variant; optionally (the depth profile) an arm's click lift decays
+with the days since a user's first assignment (novelty) or differs for new users, an arm's share
+depends on the user's platform (an assignment bug the control absorbs), an arm moves sessions to
+a surface, and platforms' click propensities differ (world.EFFECTS, listed in the manifest).
+The file of day d holds the sessions that start on UTC date d (their events may spill past
+midnight), so a local time can fall on another date.
 
 Traps (TrapRates): a float is a rate, drawn per row; an int is an exact count, planted at the
 first chance (the small profiles hand-place theirs that way, including named bad rows per

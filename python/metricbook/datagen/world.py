@@ -1,5 +1,6 @@
 """The generator's side of the raw contract, declared once: columns, enumerations, timestamp
-spellings, the bad-row recipes, the trap vocabulary and the manifest.
+spellings, the bad-row recipes, the trap vocabulary, the planted experiment effects and the
+manifest.
 
 The columns come from models/staging/_raw__sources.yml (metricbook.contract); the enumerations
 are the values staging accepts (a test compares them with models/staging). No numpy or pandas
