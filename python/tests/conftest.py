@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from hypothesis import settings
 
-from metricbook.datagen.seeds import ALTERNATE, TEACHING, RawDataset, generate, write_csv
+from metricbook.datagen.seeds import ALTERNATE, DEPTH, TEACHING, RawDataset, generate, write_csv
 from metricbook.warehouse.dbt_runner import REPO_ROOT, run_dbt
 
 # Property tests draw the same examples on every run, so CI cannot fail by chance; set
@@ -39,6 +39,7 @@ BUILD_FIXTURES = {
     "seeds_project",  # here
     "seeds_db",  # here
     "alternate_db",  # here
+    "depth_db",  # here
     "broken_build",  # test_broken_experiments.py
     "incremental_and_full",  # test_incremental.py
     "hostile_db",  # test_robustness_raw.py
@@ -114,6 +115,22 @@ def alternate_db(tmp_path_factory: pytest.TempPathFactory, alternate_dataset: Ra
     """The project with its seed CSVs replaced by the alternate file set, built."""
     root = tmp_path_factory.mktemp("alternate_build")
     project = copy_project(root / "project", seeds=alternate_dataset)
+    database = root / "metricbook.duckdb"
+    build(project, database)
+    return database
+
+
+@pytest.fixture(scope="session")
+def depth_dataset() -> RawDataset:
+    return generate(DEPTH)
+
+
+@pytest.fixture(scope="session")
+def depth_db(tmp_path_factory: pytest.TempPathFactory, depth_dataset: RawDataset) -> Path:
+    """The project with its seed CSVs replaced by the depth file set (the three-arm
+    experiment), built: ~210,000 events, ~35-75 s here."""
+    root = tmp_path_factory.mktemp("depth_build")
+    project = copy_project(root / "project", seeds=depth_dataset)
     database = root / "metricbook.duckdb"
     build(project, database)
     return database

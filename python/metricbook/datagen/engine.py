@@ -17,8 +17,12 @@ surface; the click probability falls with the feed position; saves and hides are
 impressions and clicks; pins are picked Zipf-like from the user's favourite categories; a few
 users buy after a click and some purchases are refunded later (a refund is its own row). One
 experiment assigns users at their first session inside its window and multiplies the click, save
-and hide probabilities of each variant. The file of day d holds the sessions that start on UTC
-date d (their events may spill past midnight), so a local time can fall on another date.
+and hide probabilities of each variant; optionally (the depth profile) an arm's click lift decays
+with the days since a user's first assignment (novelty) or differs for new users, an arm's share
+depends on the user's platform (an assignment bug the control absorbs), an arm moves sessions to
+a surface, and platforms' click propensities differ (world.EFFECTS, listed in the manifest).
+The file of day d holds the sessions that start on UTC date d (their events may spill past
+midnight), so a local time can fall on another date.
 
 Traps (TrapRates): a float is a rate, drawn per row; an int is an exact count, planted at the
 first chance (the small profiles hand-place theirs that way, including named bad rows per
@@ -79,6 +83,7 @@ from metricbook.datagen.profiles import (
 from metricbook.datagen.world import (
     CATEGORIES,
     DEFECTS,
+    EFFECTS,
     EVENT_TYPES,
     EXAMPLE_IDS,
     MANIFEST_FILE,
@@ -221,11 +226,66 @@ def _validate(config: GeneratorConfig, days: int) -> None:
         for v in experiment.variants
     ):
         raise ValueError("effect multipliers must be non-negative and feed_share in (0, 1]")
+    _validate_depth(config)
     _validate_launches(config, days)
-    planted = {str(DEFECTS[("raw_experiment_assignments", "unknown_variant")]["variant"])}
+    planted = {_unknown_variant(names)}
     planted |= {f"holdout_{k}" for k in range(config.traps.bad_variant_rows)}
     if planted & set(names):
         raise ValueError(f"variant names {sorted(planted)} are reserved for planted bad rows")
+
+
+def _validate_depth(config: GeneratorConfig) -> None:
+    """The optional experiment behaviour: novelty, heterogeneity, platform skew and gaps."""
+    factors = config.platform_click_factors
+    if len(factors) != len(PLATFORM_NAMES) or not all(math.isfinite(f) and f > 0 for f in factors):
+        raise ValueError(
+            f"platform_click_factors: one positive factor per platform {PLATFORM_NAMES}"
+        )
+    experiment = config.experiment
+    assert experiment is not None
+    for v in experiment.variants:
+        name = f"variant {v.name!r}"
+        if not (
+            math.isfinite(v.novelty_boost)
+            and v.novelty_boost >= 0
+            and math.isfinite(v.novelty_half_life_days)
+            and v.novelty_half_life_days > 0
+        ):
+            raise ValueError(f"{name}: novelty_boost >= 0 and a positive novelty_half_life_days")
+        multiplier = v.new_user_click_multiplier
+        if (multiplier is not None and not (math.isfinite(multiplier) and multiplier >= 0)) or (
+            v.new_user_days < 1
+        ):
+            raise ValueError(f"{name}: new_user_click_multiplier >= 0 and new_user_days >= 1")
+        platforms = [platform for platform, _ in v.platform_shares]
+        if v.platform_shares and (
+            v.is_control
+            or set(platforms) - set(PLATFORM_NAMES)
+            or len(set(platforms)) != len(platforms)
+        ):
+            raise ValueError(f"{name}: platform_shares of a treatment, once per platform")
+        surfaces = [surface for surface, _ in v.surface_shares]
+        if v.surface_shares and (
+            set(surfaces) - set(SURFACE_NAMES)
+            or len(set(surfaces)) != len(surfaces)
+            or not all(0 <= share <= 1 for _, share in v.surface_shares)
+            or sum(share for _, share in v.surface_shares) > 1
+        ):
+            raise ValueError(
+                f"{name}: surface_shares in [0, 1], once per surface, at most 1 in all"
+            )
+    for platform in PLATFORM_NAMES:
+        if not all(0 <= share <= 1 for share in experiment.shares_on(platform)):
+            raise ValueError(f"platform_shares leave {platform}'s shares outside [0, 1]")
+
+
+def _unknown_variant(names: Sequence[str]) -> str:
+    """The variant a planted unknown_variant row names: world.DEFECTS' name, or (when the
+    experiment declares an arm of that name) that name of a retired arm."""
+    name = str(DEFECTS[("raw_experiment_assignments", "unknown_variant")]["variant"])
+    while name in names:
+        name += "_retired"
+    return name
 
 
 def _validate_launches(config: GeneratorConfig, days: int) -> None:
@@ -301,8 +361,74 @@ def _example(batch: dict, trap: str, key: str, ids: Iterable[str]) -> None:
     listed += list(ids)[: EXAMPLE_IDS - len(listed)]
 
 
+def _effects(config: GeneratorConfig) -> dict:
+    """The world.EFFECTS a config plants, each with its description and parameters."""
+    experiment = config.experiment
+    effects: dict[str, dict] = {}
+    if experiment is not None:
+        where = {"experiment_id": experiment.experiment_id, "surface": experiment.surface}
+
+        def variants(wanted: Callable[[Variant], bool], *keys: str) -> dict:
+            return {
+                v.name: {k: getattr(v, k) for k in keys} for v in experiment.variants if wanted(v)
+            }
+
+        novel = variants(
+            lambda v: v.novelty_boost > 0,
+            "click_multiplier",
+            "novelty_boost",
+            "novelty_half_life_days",
+        )
+        if novel:
+            effects["novelty_effect"] = {**where, "variants": novel}
+        segmented = variants(
+            lambda v: v.new_user_click_multiplier is not None,
+            "click_multiplier",
+            "new_user_click_multiplier",
+            "new_user_days",
+        )
+        if segmented:
+            effects["heterogeneous_effect"] = {**where, "variants": segmented}
+        reach = variants(lambda v: bool(v.surface_shares), "surface_shares")
+        if reach:
+            effects["surface_exposure_shift"] = {
+                **where,
+                "variants": {
+                    name: dict(zip(SURFACE_NAMES, experiment.surface_mix(v), strict=True))
+                    for v in experiment.variants
+                    if (name := v.name) in reach
+                },
+            }
+        if experiment.skewed:
+            effects["platform_assignment_skew"] = {
+                **where,
+                "variants": {
+                    v.name: dict(v.platform_shares)
+                    for v in experiment.variants
+                    if v.platform_shares
+                },
+                "shares_by_platform": {
+                    p: dict(
+                        zip(
+                            [v.name for v in experiment.variants],
+                            experiment.shares_on(p),
+                            strict=True,
+                        )
+                    )
+                    for p in PLATFORM_NAMES
+                },
+            }
+    if any(f != 1.0 for f in config.platform_click_factors):
+        factors = dict(zip(PLATFORM_NAMES, config.platform_click_factors, strict=True))
+        effects["platform_ctr_gap"] = {"platform_click_factors": factors}
+    return {
+        name: {"description": EFFECTS[name], **effects[name]} for name in EFFECTS if name in effects
+    }
+
+
 def _totals(batches: Sequence[Mapping]) -> dict:
-    """The manifest: the sum over batches; each trap with its description and example ids."""
+    """The manifest: the sum over batches; each trap with its description and example ids;
+    the planted world.EFFECTS, if any."""
     rejects: dict[str, Counter[str]] = {t: Counter() for t in RAW_COLUMNS}
     totals = {
         "raw_rows": Counter(),
@@ -338,7 +464,14 @@ def _totals(batches: Sequence[Mapping]) -> dict:
         },
         "files": sum(len(b["files"]) for b in batches),
         "bytes": sum(b["bytes"] for b in batches),
-    }
+    } | ({"effects": effects} if (effects := _merged_effects(batches)) else {})
+
+
+def _merged_effects(batches: Sequence[Mapping]) -> dict:
+    effects: dict = {}
+    for batch in batches:
+        effects.update(batch.get("effects", {}))
+    return effects
 
 
 def manifest(profile: str, batches: Sequence[Mapping], *, files: bool = True) -> dict:
@@ -604,10 +737,20 @@ def _reasons(table: str) -> list[str]:
     return list(dict.fromkeys(d.reason for d in _defects(table)))
 
 
-def _select_sql(table: str, **context: object) -> str:
-    """SELECT of the raw columns in contract order; a row with a defect code gets its recipe."""
+def _select_sql(table: str, renamed: Mapping[str, str] | None = None, **context: object) -> str:
+    """SELECT of the raw columns in contract order; a row with a defect code gets its recipe
+    (`renamed`: column -> the value its recipes write instead, e.g. an unknown variant's name
+    that is not one of the experiment's arms)."""
     clean = _column_sql(table, **context)
     defects = _defects(table)
+    if renamed:
+        defects = [
+            replace(
+                d,
+                overrides={**d.overrides, **{c: v for c, v in renamed.items() if c in d.overrides}},
+            )
+            for d in defects
+        ]
     columns = []
     for column in RAW_COLUMNS[table]:
         branches = [
@@ -800,6 +943,9 @@ def _build_users(config: GeneratorConfig, last_day: int) -> _Users:
     # Ghosts: the last users of the base cohort.
     users["is_ghost"] = np.zeros(len(users["signup_ms"]), dtype=bool)
     users["is_ghost"][config.users - config.ghost_users : config.users] = True
+    factors = np.array(config.platform_click_factors)
+    if (factors != 1.0).any():
+        users["click_propensity"] = users["click_propensity"] * factors[users["platform"]]
     return _Users(**users)
 
 
@@ -872,9 +1018,11 @@ class _World:
     ids: IdWidths
     numbered: dict[str, int] = field(default_factory=dict)  # compact ids handed out so far
     late_assigned: np.ndarray = field(init=False)  # assigned after the end (at most once each)
+    assigned_day: np.ndarray = field(init=False)  # day of the first assignment in the window
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "late_assigned", np.zeros(len(self.users), dtype=bool))
+        object.__setattr__(self, "assigned_day", np.full(len(self.users), -1, dtype=np.int32))
 
     # staged saves so far (user_n, pin_n, utc_ms), kept only to plant the category ties
     saves: list[tuple[np.ndarray, ...]] = field(default_factory=list)
@@ -1025,7 +1173,9 @@ class _Events:
         return len(self.user_n)
 
 
-_Multipliers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# click, save and hide multipliers, feed share, and the arm whose surface mix the session draws
+# from (-1: world.SURFACES'), per session
+_Multipliers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _multipliers(
@@ -1037,15 +1187,37 @@ def _multipliers(
     ones = np.ones(len(session_user))
     climate = _save_climate(world, day, session_user)
     if experiment is None or not experiment.start_day <= day < experiment.end_day:
-        return ones, climate, ones, ones
-    arm = _arm(experiment, world.users.variant_draw[session_user])
+        return ones, climate, ones, ones, -ones
+    users = world.users
+    arm = _arm(experiment, users.variant_draw[session_user], users.platform[session_user])
     treated = assigned[session_user]
     result = []
     for attribute in ("click_multiplier", "save_multiplier", "hide_multiplier", "feed_share"):
         factors = np.array([getattr(v, attribute) for v in experiment.variants])
         result.append(np.where(treated, factors[arm], 1.0))
     click, save, hide, feed = result
-    return click, save * climate, hide, feed
+    variants = experiment.variants
+    if any(v.new_user_click_multiplier is not None for v in variants):
+        # new at assignment: signed up fewer than new_user_days days before it
+        tenure = world.assigned_day[session_user] - users.signup_day[session_user]
+        new_days = np.array([v.new_user_days for v in variants])
+        new_factor = np.array(
+            [
+                v.click_multiplier
+                if v.new_user_click_multiplier is None
+                else v.new_user_click_multiplier
+                for v in variants
+            ]
+        )
+        click = np.where(treated & (tenure < new_days[arm]), new_factor[arm], click)
+    if any(v.novelty_boost for v in variants):
+        since = np.maximum(0, day - world.assigned_day[session_user])
+        boost = np.array([v.novelty_boost for v in variants])[arm]
+        half_life = np.array([v.novelty_half_life_days for v in variants])[arm]
+        click = click * np.where(treated, 1 + boost * 0.5 ** (since / half_life), 1.0)
+    mixed = np.array([bool(v.surface_shares) for v in variants])
+    surface_arm = np.where(treated & mixed[arm], arm, -1).astype(np.float64)
+    return click, save * climate, hide, feed, surface_arm
 
 
 def _launch_factor(launch: LaunchSpec, day: int) -> float:
@@ -1074,9 +1246,15 @@ def _save_climate(world: _World, day: int, session_user: np.ndarray) -> np.ndarr
     return factor
 
 
-def _arm(experiment: ExperimentSpec, draw: np.ndarray) -> np.ndarray:
-    shares = np.cumsum([v.traffic_share for v in experiment.variants])
-    return np.minimum(np.searchsorted(shares, draw, side="right"), len(shares) - 1)
+def _arm(experiment: ExperimentSpec, draw: np.ndarray, platform: np.ndarray) -> np.ndarray:
+    """Each user's arm from their uniform draw: the variants' shares stacked in order, per
+    platform when an arm's share depends on it (ExperimentSpec.shares_on)."""
+    last = len(experiment.variants) - 1
+    if not experiment.skewed:
+        shares = np.cumsum([v.traffic_share for v in experiment.variants])
+        return np.minimum(np.searchsorted(shares, draw, side="right"), last)
+    bounds = np.cumsum([experiment.shares_on(p) for p in PLATFORM_NAMES], axis=1)[platform]
+    return np.minimum((draw[:, None] >= bounds).sum(axis=1), last)
 
 
 def _distinct_pins(
@@ -1106,6 +1284,21 @@ def _distinct_pins(
     raise AssertionError("a session has more impressions than the catalogue has pins")
 
 
+def _surfaces(world: _World, surface_arm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each session's surface: world.SURFACES' mix, or its arm's surface_shares. The same one
+    uniform draw per session that rng.choice(p=...) makes, so an arm's mix moves only its own
+    sessions, and without such an arm the draws are rng.choice's."""
+    if (surface_arm < 0).all():
+        return rng.choice(len(SURFACE_NAMES), len(surface_arm), p=SURFACE_SHARES)
+    experiment = world.config.experiment
+    assert experiment is not None
+    mixes = [SURFACE_SHARES, *(np.array(experiment.surface_mix(v)) for v in experiment.variants)]
+    cdfs = np.stack([mix.cumsum() / mix.cumsum()[-1] for mix in mixes])
+    rows = cdfs[surface_arm + 1]
+    uniform = rng.random(len(surface_arm))
+    return np.minimum((uniform[:, None] >= rows).sum(axis=1), len(SURFACE_NAMES) - 1)
+
+
 def _session_events(
     world: _World,
     session_user: np.ndarray,
@@ -1117,7 +1310,7 @@ def _session_events(
     """Every session's app_open, impressions, clicks, saves and hides, vectorised. A session's
     impressions are one feed request, each pin at most once."""
     users = world.users
-    click_mult, save_mult, hide_mult, feed_share = multipliers
+    click_mult, save_mult, hide_mult, feed_share, surface_arm = multipliers
     n_sessions = len(session_user)
     n_imp = 1 + rng.poisson(EXTRA_IMPRESSIONS, n_sessions)
     session = np.repeat(np.arange(n_sessions), n_imp)
@@ -1125,7 +1318,7 @@ def _session_events(
     first = np.cumsum(n_imp) - n_imp
     slot = (np.arange(n) - np.repeat(first, n_imp) + 1).astype(np.int16)
     user = session_user[session]
-    surface = rng.choice(len(SURFACE_NAMES), n_sessions, p=SURFACE_SHARES)[session]
+    surface = _surfaces(world, surface_arm.astype(np.int64), rng)[session]
 
     favourite = rng.random(n) < FAVOURITE_SHARE
     which = rng.choice(3, n, p=FAVOURITE_WEIGHTS)
@@ -1257,7 +1450,7 @@ def _late_events(
     users, event_day = users[order], event_day[order]
     day_start = config.start_ms + event_day * DAY_MS
     starts = day_start + (rng.random(len(users)) * 22 * HOUR_MS).astype(np.int64)
-    multipliers = [np.ones(len(users)) for _ in range(4)]
+    multipliers = [np.ones(len(users)) for _ in range(4)] + [np.full(len(users), -1.0)]
     for day in np.unique(event_day):
         rows = np.flatnonzero(event_day == day)
         for target, source in zip(
@@ -1485,6 +1678,8 @@ def _write_base(world: _World, sink: ParquetSink, out: Path) -> dict:
     """The base user cohort, the pin catalogue, the experiment and its variants."""
     config, pins = world.config, world.pins
     batch = _empty_batch("base", None)
+    if effects := _effects(config):
+        batch["effects"] = effects
     rng = _rng(config.seed, _BASE_COHORT, _DELIVERY)
     traps = config.traps
     world.budget.whole = True
@@ -1637,6 +1832,7 @@ def _generate_day(
         new = ~assigned[first_user]
         assignments = (first_user[new], starts[first_index[new]])
         assigned[first_user[new]] = True
+        world.assigned_day[first_user[new]] = day
         if day == experiment.start_day:
             # Ghosts are assigned server-side at the start and never show up.
             ghosts = np.flatnonzero(users.is_ghost).astype(np.int32)
@@ -1646,6 +1842,7 @@ def _generate_day(
                 np.concatenate([assignments[1], at]),
             )
             assigned[ghosts] = True
+            world.assigned_day[ghosts] = day
             batch["traps"]["assigned_without_activity"] += len(ghosts)
             _example(batch, "assigned_without_activity", "user_ids", _user_ids(world, ghosts))
     elif experiment is not None and world.budget.after_end(day, experiment.end_day):
@@ -2136,7 +2333,7 @@ def _write_assignments(
         arm = np.zeros(0, np.int64)
         names: tuple[str, ...] = ()
     else:
-        arm = _arm(experiment, world.users.variant_draw[user])
+        arm = _arm(experiment, world.users.variant_draw[user], world.users.platform[user])
         names = tuple(v.name for v in experiment.variants)
     if experiment is not None and day >= experiment.end_day:
         arm = rng.integers(0, len(names), len(user))  # after the end: whatever the client says
@@ -2173,7 +2370,12 @@ def _write_assignments(
     frame = _frame(world, columns, columns["user_n"])
     frame["variant_name"] = np.array(names or ("",), dtype=object)[frame["arm"].to_numpy()]
     experiment_id = experiment.experiment_id if experiment else ""
-    sql = _select_sql("raw_experiment_assignments", experiment_id=experiment_id, ids=world.ids)
+    sql = _select_sql(
+        "raw_experiment_assignments",
+        experiment_id=experiment_id,
+        ids=world.ids,
+        renamed={"variant": _unknown_variant(names)},
+    )
     _write(sink, out, batch, "raw_experiment_assignments", frame, sql)
 
 
@@ -2186,9 +2388,12 @@ def _replay_assigned(world: _World, day: int) -> np.ndarray:
         return assigned
     for d in range(experiment.start_day, min(day, experiment.end_day)):
         counts = _session_counts(world, d, _rng(world.config.seed, _DAY, d, _SESSIONS))
-        assigned[: len(counts)] |= counts > 0
+        first = np.flatnonzero((counts > 0) & ~assigned[: len(counts)])
+        assigned[first] = True
+        world.assigned_day[first] = d
     if day > experiment.start_day:
         assigned |= world.users.is_ghost
+        world.assigned_day[world.users.is_ghost] = experiment.start_day
     return assigned
 
 

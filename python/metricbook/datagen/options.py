@@ -95,7 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # `metricbook seeds`
 
 SEEDS_DESCRIPTION = "Write a small profile of the generator (the seeds by default) as raw CSVs."
-SEED_PROFILES = ("teaching", "alternate")  # datagen.profiles.PROFILES; a test keeps them equal
+SEED_PROFILES = (
+    "teaching",
+    "alternate",
+    "depth",
+)  # datagen.profiles.PROFILES; a test keeps them equal
 
 
 def add_seeds_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,5 +110,6 @@ def add_seeds_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile",
         choices=SEED_PROFILES,
         default="teaching",
-        help="teaching: the shipped seeds; alternate: other zones, spellings and bad rows",
+        help="teaching: the shipped seeds; alternate: other zones, spellings and bad rows; "
+        "depth: a three-arm experiment (novelty, heterogeneity, a platform-skewed assignment)",
     )

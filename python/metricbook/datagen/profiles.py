@@ -1,6 +1,8 @@
 """What a data set depends on, and the profiles that ship: `teaching` (the seeds), `alternate`
-(other zones, spellings and bad rows, an experiment without effect) and `scale` (the defaults of
-`metricbook generate`). Plain dataclasses, no numpy: the command line's --help imports this.
+(other zones, spellings and bad rows, an experiment without effect), `depth` (a three-arm
+experiment with a novelty effect, a heterogeneous effect and a platform-skewed assignment bug)
+and `scale` (the defaults of `metricbook generate`). Plain dataclasses, no numpy: the command
+line's --help imports this.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from metricbook.datagen.options import (
 )
 from metricbook.datagen.world import (
     ALTERNATE_COUNTRIES,
+    PLATFORMS,
+    SURFACES,
     TEACHING_COUNTRIES,
     merged_countries,
 )
@@ -53,6 +57,22 @@ class Variant:
     save_multiplier: float = 1.0
     hide_multiplier: float = 1.0
     feed_share: float = 1.0
+    # A novelty effect: the click multiplier is further x (1 + novelty_boost * 0.5 ** (d / h))
+    # on the user's d-th UTC day since their first assignment (d = 0 that day), h the half-life.
+    novelty_boost: float = 0.0
+    novelty_half_life_days: float = 3.0
+    # A heterogeneous effect: users who signed up fewer than new_user_days UTC days before their
+    # assignment day click x new_user_click_multiplier instead of click_multiplier.
+    new_user_click_multiplier: float | None = None
+    new_user_days: int = 7
+    # An assignment bug: (platform, share) pairs, this arm's share of that platform's users
+    # instead of traffic_share. The control absorbs the difference on each platform, so the
+    # other arms keep their shares everywhere; pick shares that keep the overall share at
+    # traffic_share (profiles.balanced_platform_shares) and only a per-platform check sees it.
+    platform_shares: tuple[tuple[str, float], ...] = ()
+    # An arm that moves users to a surface: (surface, share) pairs, its sessions' share of that
+    # surface instead of world.SURFACES'; the surfaces not named share the rest in proportion.
+    surface_shares: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,11 +92,49 @@ class ExperimentSpec:
             hide_multiplier=MULTIPLIERS["hide"],
         ),
     )
+    # the surface the readout is about (the manifest says so; the arms act on every surface)
+    surface: str | None = None
 
     @property
     def end_day(self) -> int:
         """The first day after the window."""
         return self.start_day + self.n_days
+
+    @property
+    def skewed(self) -> bool:
+        """Whether some arm's share differs by platform (an assignment bug)."""
+        return any(v.platform_shares for v in self.variants)
+
+    def surface_mix(self, variant: Variant) -> tuple[float, ...]:
+        """A treated session's share of each world.SURFACES surface in this variant."""
+        named = dict(variant.surface_shares)
+        rest = 1.0 - sum(named.values())
+        others = sum(share for surface, share in SURFACES.items() if surface not in named)
+        return tuple(
+            named[surface] if surface in named else share * rest / (others or 1.0)
+            for surface, share in SURFACES.items()
+        )
+
+    def shares_on(self, platform: str) -> tuple[float, ...]:
+        """Each variant's share of the users of `platform`: a variant's platform_shares entry
+        or its traffic_share, the control taking what the others leave."""
+        shares = [dict(v.platform_shares).get(platform, v.traffic_share) for v in self.variants]
+        control = next(i for i, v in enumerate(self.variants) if v.is_control)
+        if self.skewed:
+            shares[control] = 1.0 - sum(s for i, s in enumerate(shares) if i != control)
+        return tuple(shares)
+
+
+def balanced_platform_shares(
+    share: float, skewed: str, skewed_share: float, balancing: str
+) -> tuple[tuple[str, float], ...]:
+    """platform_shares for an arm of overall share `share` that takes `skewed_share` of the
+    `skewed` platform's users and, on the `balancing` platform, whatever keeps its overall share
+    at `share` under world.PLATFORMS' mix (the other platforms keep `share`)."""
+    mix = dict(PLATFORMS)
+    balancing_share = share - (skewed_share - share) * mix[skewed] / mix[balancing]
+    assert 0 <= balancing_share <= 1, "the skew is too large to balance on one platform"
+    return ((skewed, skewed_share), (balancing, balancing_share))
 
 
 @dataclass(frozen=True)
@@ -169,6 +227,9 @@ class GeneratorConfig:
     # naive pre/post reading credits to the launch), and x the factor of the UTC weekday
     save_shock: tuple[int, float] | None = None
     weekday_save_factors: tuple[float, ...] = WEEKDAY_SAVE_FACTORS
+    # every user's click propensity x the factor of their platform (ios, android, web): unlike
+    # baselines, which an arm whose platform mix is off turns into a spurious lift
+    platform_click_factors: tuple[float, ...] = (1.0, 1.0, 1.0)
 
     @property
     def n_pins(self) -> int:
@@ -195,7 +256,16 @@ class GeneratorConfig:
     def from_json(cls, data: Mapping) -> GeneratorConfig:
         experiment = data["experiment"]
         if experiment is not None:
-            variants = tuple(Variant(**v) for v in experiment["variants"])
+            variants = tuple(
+                Variant(
+                    **{
+                        **v,
+                        "platform_shares": tuple(tuple(p) for p in v.get("platform_shares", ())),
+                        "surface_shares": tuple(tuple(p) for p in v.get("surface_shares", ())),
+                    }
+                )
+                for v in experiment["variants"]
+            )
             experiment = ExperimentSpec(**{**experiment, "variants": variants})
         traps = dict(data["traps"])
         traps["bad_row_counts"] = tuple(tuple(entry) for entry in traps["bad_row_counts"])
@@ -215,6 +285,7 @@ class GeneratorConfig:
                 "weekday_save_factors": tuple(
                     data.get("weekday_save_factors", (1.0,) * 7)  # before launches: flat
                 ),
+                "platform_click_factors": tuple(data.get("platform_click_factors", (1.0,) * 3)),
             }
         )
 
@@ -399,6 +470,71 @@ ALTERNATE = Profile(
 )
 
 
+# Experiment depth: what the teaching experiment cannot show. Three arms, 40/30/30, read on the
+# related pins surface (the arms act on every surface). treatment_a lifts clicks x1.15 for
+# tenured users and x1.3 for users who signed up in the 7 days before their assignment, x1.4
+# more on the day of a user's first assignment (novelty, half-life 3 days since it), and sends
+# 30% of its sessions to related pins instead of 15% (more of its users are exposed there).
+# About half of the in-window impressions are on a user's assignment day (most users are light),
+# so the window's average lift is well above the lasting one. treatment_b does nothing, but an
+# assignment bug puts 45% of android users in it and ~18% of ios users (the control absorbs the
+# difference): the overall shares stay 40/30/30 and only a per-platform check sees it. Android
+# users click x1.6 more, so the naive treatment_b-vs-control CTR shows a lift that post-
+# stratification on platform removes (and the control's thinner android share biases the naive
+# treatment_a comparison too). Traps at the generator's default rates (not hand-placed), ids
+# compact; not shipped in seeds/ (`metricbook seeds --profile depth --out DIR`).
+DEPTH_EXPERIMENT_ID = "exp_related_pins_layout"
+DEPTH_SURFACE = "related_pins"
+DEPTH = Profile(
+    name="depth",
+    days=30,
+    config=GeneratorConfig(
+        users=7000,
+        seed=18,  # among 14-23, the one whose readout shows each planted effect most cleanly
+        start=date(2025, 2, 3),  # a Monday; no daylight-saving change inside the window
+        events_per_user_day=0.8,  # many light users: ~3,700 assigned, ~210,000 events
+        pins=900,
+        experiment=ExperimentSpec(
+            DEPTH_EXPERIMENT_ID,
+            start_day=14,
+            n_days=14,
+            surface=DEPTH_SURFACE,
+            variants=(
+                Variant("control", 0.4, is_control=True),
+                Variant(
+                    "treatment_a",
+                    0.3,
+                    click_multiplier=1.15,
+                    novelty_boost=0.4,
+                    novelty_half_life_days=3.0,
+                    new_user_click_multiplier=1.3,
+                    new_user_days=7,
+                    surface_shares=((DEPTH_SURFACE, 0.3),),
+                ),
+                Variant(
+                    "treatment_b",
+                    0.3,
+                    platform_shares=balanced_platform_shares(0.3, "android", 0.45, "ios"),
+                ),
+            ),
+        ),
+        signup_days=30,
+        ghost_users=8,
+        compact_ids=True,
+        platform_click_factors=(1.0, 1.6, 1.0),
+        # The default rates, except raw_ranker_scores' bad rows: its invalid_score recipe writes
+        # "0,5", which a CSV must quote, and DuckDB's CSV sniffer (a 20,480-row sample) does not
+        # see a quote first met further down, so dbt seed would fail to load the file.
+        traps=TrapRates(
+            bad_row_counts=(
+                ("raw_ranker_scores", "missing_model_id", 150),
+                ("raw_ranker_scores", "score_out_of_range", 150),
+            )
+        ),
+    ),
+)
+
+
 # Data at scale: +10% saves in GB, DE and FR from day 10. Fixed, whatever --days says, so a
 # longer generate writes what a shorter one plus --append-day writes (with fewer than 11 days
 # there is no post-period yet, and `metricbook causal` says so).
@@ -415,4 +551,4 @@ SCALE_LAUNCHES = (
 
 # The scale profile is GeneratorConfig's defaults, which `metricbook generate` starts from (its
 # --users, --days and --seed are the user's); its manifest says profile "scale".
-PROFILES = {p.name: p for p in (TEACHING, ALTERNATE)}  # the ones `metricbook seeds` writes
+PROFILES = {p.name: p for p in (TEACHING, ALTERNATE, DEPTH)}  # the ones `metricbook seeds` writes

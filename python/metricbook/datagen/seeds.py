@@ -1,5 +1,6 @@
-"""`metricbook seeds`: the small profiles of the generator (teaching, the shipped seeds; alternate)
-written as CSV files of text, exactly as a producer delivers them, with their manifest.
+"""`metricbook seeds`: the small profiles of the generator (teaching, the shipped seeds; alternate;
+depth, the three-arm experiment) written as CSV files of text, exactly as a producer delivers
+them, with their manifest.
 
 The simulation is datagen.engine's; this module only runs it in memory and writes the CSVs
 (every value text, an empty string for null, '\\n' line endings, the contract's columns as the
@@ -15,13 +16,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from metricbook.datagen import options
-from metricbook.datagen.profiles import ALTERNATE, PROFILES, TEACHING, Profile
+from metricbook.datagen.profiles import ALTERNATE, DEPTH, PROFILES, TEACHING, Profile
 from metricbook.datagen.world import MANIFEST_FILE, RAW_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ALTERNATE", "PROFILES", "TEACHING", "RawDataset", "generate", "main", "write_csv"]
+__all__ = [
+    "ALTERNATE",
+    "DEPTH",
+    "PROFILES",
+    "TEACHING",
+    "RawDataset",
+    "generate",
+    "main",
+    "write_csv",
+]
 
 
 @dataclass(frozen=True)

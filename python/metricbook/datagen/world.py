@@ -1,5 +1,6 @@
 """The generator's side of the raw contract, declared once: columns, enumerations, timestamp
-spellings, the bad-row recipes, the trap vocabulary and the manifest.
+spellings, the bad-row recipes, the trap vocabulary, the planted experiment effects and the
+manifest.
 
 The columns come from models/staging/_raw__sources.yml (metricbook.contract); the enumerations
 are the values staging accepts (a test compares them with models/staging). No numpy or pandas
@@ -289,6 +290,38 @@ TRAPS = MappingProxyType(
             "raw_events",
             "staged",
             "Saves planted so two categories tie at rank 3 (the top-3 boundary) of a week.",
+        ),
+    }
+)
+
+# --------------------------------------------------------------------------------------------
+# Planted experiment behaviour beyond an arm's flat multipliers. A manifest lists the ones its
+# profile plants under "effects" (with their parameters), and has no "effects" key when it plants
+# none, so the seeds' and the alternate set's manifests are as they were.
+
+EFFECTS = MappingProxyType(
+    {
+        "novelty_effect": (
+            "An arm's click lift is larger on a user's first days since their first assignment "
+            "and decays with a half-life: a short experiment, or a readout by days since "
+            "assignment, overstates the lasting effect."
+        ),
+        "heterogeneous_effect": (
+            "An arm lifts clicks more for users who signed up shortly before their assignment "
+            "than for tenured users: the average effect hides the segments."
+        ),
+        "surface_exposure_shift": (
+            "An arm sends more of its sessions to one surface: more of its users reach it, so a "
+            "readout filtered to the users exposed to that surface compares unlike groups."
+        ),
+        "platform_assignment_skew": (
+            "An assignment bug: an arm takes more of one platform's users and fewer of another's "
+            "(the control absorbs the difference), with its overall share as designed, so the "
+            "overall SRM check passes and a per-platform check fails."
+        ),
+        "platform_ctr_gap": (
+            "Platforms' baseline click-through differs: an arm whose platform mix is off shows a "
+            "spurious CTR lift that post-stratification on platform removes."
         ),
     }
 )
