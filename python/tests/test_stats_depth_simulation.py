@@ -425,3 +425,25 @@ def test_reading_always_valid_after_every_daily_look_keeps_false_positives_below
     assert naive_fpr > 2 * ALPHA, naive_fpr
     # while read once, on the last day, it is fine
     assert np.mean(naive[:, -1] < ALPHA) == pytest.approx(ALPHA, abs=RATE_TOLERANCE)
+
+
+def test_a_post_treatment_segment_manufactures_an_effect_that_itt_does_not_have():
+    """The pitfall: treatment makes light users save, so "users who saved" is a different mix
+    of users in each arm; clicks depend only on engagement (no effect at all), yet the savers'
+    comparison finds one. The intention-to-treat comparison of all users stays unbiased."""
+    rng = np.random.default_rng(2024)
+    segment, everyone = [], []
+    for _ in range(500):
+        n = 2000
+        engagement = rng.lognormal(0.0, 0.8, (2, n))
+        clicks = rng.poisson(2.0 * engagement)
+        # control saves with probability rising in engagement; treatment adds light savers
+        p_save = np.clip(0.15 * engagement, 0, 1)
+        p_save[1] = np.clip(p_save[1] + 0.25 * (engagement[1] < 1.0), 0, 1)
+        saved = rng.random((2, n)) < p_save
+        segment.append(clicks[1][saved[1]].mean() - clicks[0][saved[0]].mean())
+        everyone.append(clicks[1].mean() - clicks[0].mean())
+    segment, everyone = np.array(segment), np.array(everyone)
+    mc = lambda x: x.std(ddof=1) / np.sqrt(len(x))  # noqa: E731
+    assert abs(everyone.mean()) < 3 * mc(everyone)
+    assert segment.mean() < -20 * mc(segment)  # a large "harm" that does not exist
