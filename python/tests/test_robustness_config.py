@@ -290,7 +290,7 @@ def test_the_battery_ids_are_unique_and_many() -> None:
 
 def test_duplicate_key_names_both_lines(tmp_path: Path) -> None:
     text = mutate("  clicks_per_user:\n", CTR + "  clicks_per_user:\n")
-    with pytest.raises(ConfigError, match=r"metrics\.ctr: duplicate key 'ctr' \(lines 11 and 17\)"):
+    with pytest.raises(ConfigError, match=r"metrics\.ctr: duplicate key 'ctr' \(lines 15 and 21\)"):
         load_config(write(tmp_path, text))
 
 
