@@ -134,14 +134,14 @@ def fit_axis(
     references: Sequence[float | None] = (0.0,),
     *,
     target: int = 5,
-    pad: float = 0.04,
+    pad: float = 0.0,
     spread: float = 3.0,
 ) -> Axis:
     """The axis for `points` with their `intervals`, always showing the `references` (0, a
     margin). Every point and reference is inside it, and every interval no more than `spread`
     times as wide as the median interval; a wider interval (one huge CI) is left to be clipped
-    at the axis and drawn with an arrow, so it cannot squeeze the others. Padding of `pad` of
-    the span on each side keeps a CI's end off the frame; the bounds snap outward to the step."""
+    at the axis and drawn with an arrow, so it cannot squeeze the others. The bounds snap
+    outward to the step (`pad`, a share of the span, widens the data range first)."""
     intervals = [(lo, hi) for lo, hi in intervals if lo is not None and hi is not None]
     widths = sorted(
         hi - lo for lo, hi in intervals if math.isfinite(lo) and math.isfinite(hi) and hi >= lo
