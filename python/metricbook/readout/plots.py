@@ -462,7 +462,10 @@ def series(
     if x_labels:
         texts = {float(k): v for k, v in x_labels.items() if x_low <= k <= x_high}
     else:
-        x_axis = _readable_axis(axis_for(x_low, x_high, 8), plot_width, number, font_size, 16)
+        x_axis = axis_for(x_low, x_high, 8)
+        if all(float(x).is_integer() for x in xs) and x_axis.step < 1:
+            x_axis = _snap(x_low, x_high, 1.0)  # day indices: whole days only
+        x_axis = _readable_axis(x_axis, plot_width, number, font_size, 16)
         texts = {t: number(t, x_axis.step) for t in x_axis.ticks if x_low <= t <= x_high}
     widest_x = max([text_width(t, font_size) for t in texts.values()] + [0.0])
     half_x = widest_x / 2
