@@ -88,7 +88,7 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: found (or skipped) before the seeds are built
 def chromium() -> str:
     found = os.environ.get("METRICBOOK_CHROMIUM") or next(
         (path for name in BROWSERS if (path := shutil.which(name))), None
@@ -131,7 +131,9 @@ def _probe(chromium: str, page: Path, width: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pages(seeds_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def pages(
+    chromium: str, seeds_db: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     """The three readouts of the built seeds, written by the CLI as a user would."""
     directory = tmp_path_factory.mktemp("html")
     written = {}
