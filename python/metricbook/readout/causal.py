@@ -30,6 +30,7 @@ import pandas as pd
 
 from metricbook import contract
 from metricbook.errors import ConfigError, DataValidationError, WarehouseError
+from metricbook.readout import plots
 from metricbook.warehouse.connection import Warehouse, check_build
 
 PANEL = "fct_launch_panel"
@@ -427,148 +428,98 @@ def text_table(readout: CausalReadout) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class _Plot:
-    width: float
-    height: float
-    lines: tuple[tuple[str, str, str], ...]  # (label, colour, polyline points)
-    x_ticks: tuple[tuple[float, str], ...]
-    y_ticks: tuple[tuple[float, str], ...]
-    marker_x: float | None = None
-
-
-def _nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return []
-    if high <= low:
-        high = low + 1.0
-    raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.floor(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 12))
-        value += step
-    if ticks[-1] < high:
-        ticks.append(round(value, 12))
-    return ticks
-
-
-def _time_plot(readout: CausalReadout, width: float = 900, height: float = 280) -> _Plot | None:
+def _time_plot(readout: CausalReadout) -> plots.SeriesPlot | None:
+    """Treated and comparison daily means (and the synthetic control) against the date, the
+    launch marked; the y axis fitted to the values (plots.series)."""
     series = readout.series
-    lines_in = [("treated average", "#d55e00", series.get("treated", []))]
-    lines_in.append(("comparison average", "#0072b2", series.get("comparison", [])))
+    dates = list(series.get("dates", []))
+    lines_in = [
+        ("treated average", plots.ORANGE, series.get("treated", [])),
+        ("comparison average", plots.BLUE, series.get("comparison", [])),
+    ]
     synthetic = readout.result("synthetic_control")
     if synthetic is not None:
         path = synthetic["diagnostics"]
-        dates = [str(d)[:10] for d in path.get("dates") or []]
-        by_date = dict(zip(dates, path.get("synthetic") or [], strict=False))
-        lines_in.append(
-            (
-                "synthetic control",
-                "#009e73",
-                [by_date.get(d, float("nan")) for d in series.get("dates", [])],
+        by_date = dict(
+            zip(
+                [str(d)[:10] for d in path.get("dates") or []],
+                path.get("synthetic") or [],
+                strict=False,
             )
         )
+        lines_in.append(("synthetic control", plots.TEAL, [by_date.get(d) for d in dates]))
     values = [v for _, _, vs in lines_in for v in vs if v is not None and math.isfinite(v)]
-    n = len(series.get("dates", []))
-    if not values or n < 2:
+    if not values or len(dates) < 2:
         return None
-    ticks = _nice_ticks(min(values), max(values))
-    low, high = ticks[0], ticks[-1]
-
-    def x(i: int) -> float:
-        return i / (n - 1) * width
-
-    def y(v: float) -> float:
-        return height - (v - low) / (high - low) * height
-
-    plotted = []
-    for label, colour, vs in lines_in:
-        points = " ".join(
-            f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(vs) if v is not None and math.isfinite(v)
+    lines = [
+        plots.Series(
+            label,
+            tuple(plots.SeriesPoint(i, v) for i, v in enumerate(vs)),
+            colour,
+            dashed=label == "synthetic control",
         )
-        plotted.append((label, colour, points))
-    step = max(1, n // 8)
-    x_ticks = tuple((x(i), series["dates"][i][5:]) for i in range(0, n, step))
+        for label, colour, vs in lines_in
+    ]
     launch = next((i for i, r in enumerate(series["relative_day"]) if r == 0), None)
-    return _Plot(
-        width,
-        height,
-        tuple(plotted),
-        x_ticks,
-        tuple((y(t), f"{t:g}") for t in ticks),
-        None if launch is None else x(launch),
+    return plots.series(
+        lines,
+        fmt=plots.number,
+        x_labels={i: d[5:] for i, d in enumerate(dates)},
+        plot_width=860,
+        plot_height=260,
+        reference=None,
+        markers=() if launch is None else ((launch, "launch"),),
     )
 
 
-def _interval_rows(rows: Sequence[dict[str, Any]], label_key: str, width: float = 520) -> dict:
-    """Point estimates with CIs on one axis fitted to the data (round ticks, a zero line)."""
-    values = [
-        v
-        for row in rows
-        for v in (row.get("coef", row.get("estimate")), row.get("ci_low"), row.get("ci_high"))
-        if v is not None and math.isfinite(v)
-    ]
-    if not values:
-        return {"rows": [], "ticks": [], "zero": None, "width": width}
-    ticks = _nice_ticks(min(min(values), 0.0), max(max(values), 0.0))
-    low, high = ticks[0], ticks[-1]
-
-    def at(v: float) -> float:
-        return (min(max(v, low), high) - low) / (high - low) * width
-
-    drawn = []
-    for row in rows:
+def _event_plot(bins: Sequence[dict[str, Any]]) -> plots.Forest | None:
+    """The event-study coefficients with their CIs per bin of days (plots.forest); the omitted
+    bin −1 is the reference, drawn muted at 0."""
+    rows = []
+    for row in bins:
         point = row.get("coef", row.get("estimate"))
         if point is None or not math.isfinite(point):
             continue
-        lo = row.get("ci_low", point)
-        hi = row.get("ci_high", point)
-        drawn.append(
-            {
-                "label": str(row[label_key]),
-                "x": at(point),
-                "lo": at(lo if lo is not None and math.isfinite(lo) else point),
-                "hi": at(hi if hi is not None and math.isfinite(hi) else point),
-                "pre": bool(row.get("is_pre", False)),
-                "text": f"{_fmt(point)} [{_fmt(lo)}, {_fmt(hi)}]",
-            }
+        lo, hi = row.get("ci_low"), row.get("ci_high")
+        pre = bool(row.get("is_pre", False))
+        omitted = lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi))
+        label = f"bin {row['bin']}".replace("-", "−")
+        text = "reference (omitted)" if omitted else f"{_fmt(point)} [{_fmt(lo)}, {_fmt(hi)}]"
+        rows.append(
+            plots.Interval(
+                label=label,
+                estimate=point,
+                low=None if omitted else lo,
+                high=None if omitted else hi,
+                colour=plots.LIGHT if pre else plots.ORANGE,
+                title=f"{label}: {text}",
+                note=text.replace("-", "−"),
+                muted=pre,
+            )
         )
-    return {
-        "rows": drawn,
-        "ticks": [(at(t), f"{t:g}") for t in ticks],
-        "zero": at(0.0),
-        "width": width,
-    }
+    if not rows:
+        return None
+    return plots.forest(rows, fmt=plots.signed_number, row_height=22, plot_width=520)
 
 
-def _placebos(readout: CausalReadout, width: float = 520) -> dict | None:
+def _placebos(readout: CausalReadout) -> plots.Strip | None:
     did = readout.result("did")
     if did is None:
         return None
-    placebo = did["diagnostics"].get("placebo_in_space") or {}
-    in_time = did["diagnostics"].get("placebo_in_time") or {}
-    estimates = [("space", e) for e in placebo.get("estimates", [])]
-    estimates += [("time", e) for e in in_time.get("estimates", [])]
-    values = [e for _, e in estimates if e is not None and math.isfinite(e)]
-    if not values:
+    in_space = (did["diagnostics"].get("placebo_in_space") or {}).get("estimates", [])
+    in_time = (did["diagnostics"].get("placebo_in_time") or {}).get("estimates", [])
+    finite = [e for e in [*in_space, *in_time] if e is not None and math.isfinite(e)]
+    if not finite:
         return None
     real = did["estimate"]
-    ticks = _nice_ticks(min(*values, real, 0.0), max(*values, real, 0.0))
-    low, high = ticks[0], ticks[-1]
-
-    def at(v: float) -> float:
-        return (v - low) / (high - low) * width
-
-    return {
-        "points": [(at(e), kind) for kind, e in estimates if math.isfinite(e)],
-        "real": at(real),
-        "ticks": [(at(t), f"{t:g}") for t in ticks],
-        "width": width,
-    }
+    return plots.strip(
+        [
+            ("fake treated unit", [e for e in in_space if e is not None]),
+            ("fake launch date", [e for e in in_time if e is not None]),
+        ],
+        [(real, f"the real estimate, {_fmt(real)}")] if math.isfinite(real) else [],
+        fmt=plots.signed_number,
+    )
 
 
 def html_report(readout: CausalReadout) -> str:
@@ -584,9 +535,7 @@ def html_report(readout: CausalReadout) -> str:
         readout=readout,
         names=METHOD_NAMES,
         time_plot=_time_plot(readout),
-        event_plot=None
-        if event is None
-        else _interval_rows(event["diagnostics"].get("bins", []), "bin"),
+        event_plot=None if event is None else _event_plot(event["diagnostics"].get("bins", [])),
         placebo_plot=_placebos(readout),
         panel_mart=PANEL,
     )

@@ -31,6 +31,7 @@ import jinja2
 import pandas as pd
 
 from metricbook.errors import ConfigError, DataValidationError, WarehouseError
+from metricbook.readout import plots
 from metricbook.warehouse.connection import Warehouse, check_build
 
 EVAL = "fct_ranker_offline_eval"
@@ -515,7 +516,15 @@ def _reliability(models: Iterable[ModelEvaluation], size: float = 360) -> dict[s
             )
         series.append(_Series(model.model_id, PALETTE[index % len(PALETTE)], tuple(points)))
     ticks = [(at(t / 5), f"{t / 5:.1f}") for t in range(6)]
-    return {"size": size, "series": series, "ticks": ticks}
+    # the legend right of the square is as wide as the longest model id (plots.text_width)
+    legend = max([plots.text_width(s.model_id) for s in series] + [0.0])
+    return {
+        "size": size,
+        "series": series,
+        "ticks": ticks,
+        "width": math.ceil(50 + size + 20 + 16 + legend + 8),
+        "height": math.ceil(size + 60),
+    }
 
 
 def html_report(report: RankingReport) -> str:

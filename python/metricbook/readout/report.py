@@ -6,22 +6,25 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import jinja2
 
 from metricbook.errors import ConfigError
+from metricbook.readout import plots
 from metricbook.readout.readout import MetricResult, Readout
 from metricbook.readout.report_depth import depth_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _pct(value: float | None, signed: bool = True) -> str:
-    if value is None or not math.isfinite(value):
+def _pct(value: float | None, signed: bool = True, digits: int = 2) -> str:
+    if value is None or math.isnan(value):
         return "n/a"
-    return f"{value:+.2%}" if signed else f"{value:.2%}"
+    if math.isinf(value):
+        return "+∞" if value > 0 else "−∞"
+    return f"{value:+.{digits}%}" if signed else f"{value:.{digits}%}"
 
 
 def _num(value: float | None) -> str:
@@ -92,58 +95,68 @@ def text_table(readout: Readout) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class _ForestRow:
-    y: float
-    label: str
-    x_low: float
-    x_mid: float
-    x_high: float
-    colour: str
-    result: MetricResult
+def relative_mde(result: MetricResult, alpha: float, power: float = 0.8) -> float | None:
+    """The relative minimum detectable effect of the row's test at `power`:
+    (z_{1-alpha/2} + z_power) * diff_se / |control_value|, the lift this sample would detect
+    with that probability (two-sided normal approximation; Kohavi, Tang & Xu 2020, ch. 17)."""
+    if (
+        not (math.isfinite(result.diff_se) and math.isfinite(result.control_value))
+        or result.control_value == 0
+    ):
+        return None
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+    return z * result.diff_se / abs(result.control_value)
 
 
-def _forest(results: list[MetricResult], width: float = 560, row_height: float = 34) -> dict:
-    """Geometry of the forest plot: relative lift and its CI per metric, on a shared axis."""
-    finite = [
-        v
-        for r in results
-        for v in (r.rel_lift_ci_low, r.rel_lift_ci_high, r.rel_lift)
-        if v is not None and math.isfinite(v)
-    ]
-    bound = max([abs(v) for v in finite] + [0.05]) * 1.1
-    left, right = 0.0, width
+def _guardrail_mark(result: MetricResult) -> tuple[float, ...]:
+    """The guardrail's margin on its harmful side of 0 (a relative lift)."""
+    if not result.guardrail:
+        return ()
+    margin = float(result.guardrail["margin"])
+    return (margin if result.guardrail["harmful_direction"] == "increase" else -margin,)
 
-    def x(value: float) -> float:
-        clipped = max(-bound, min(bound, value if math.isfinite(value) else 0.0))
-        return left + (clipped + bound) / (2 * bound) * (right - left)
 
+def _colour(result: MetricResult) -> str:
+    if result.guardrail and result.guardrail["status"] == "harmed":
+        return plots.RED
+    if result.significant and result.role != "diagnostic":
+        return plots.GREEN if result.rel_lift > 0 else plots.AMBER
+    return plots.GREY
+
+
+def _forest(results: list[MetricResult], alpha: float, *, with_mde: bool = True) -> plots.Forest:
+    """The forest plot of relative lifts with their CIs, one row per metric (and variant when
+    there is more than one), each decided row with its MDE band and guardrail margin."""
+    several = len({r.variant for r in results}) > 1
     rows = []
-    for index, r in enumerate(results):
-        colour = "#6b7280"
-        if r.guardrail and r.guardrail["status"] == "harmed":
-            colour = "#b91c1c"
-        elif r.significant:
-            colour = "#047857" if r.rel_lift > 0 else "#b45309"
+    for r in results:
+        mde = relative_mde(r, alpha) if with_mde else None
+        ci = f"{_pct(r.rel_lift_ci_low, digits=1)}, {_pct(r.rel_lift_ci_high, digits=1)}"
+        title = (
+            f"{r.metric} ({r.variant} vs {r.control_variant}): lift {_pct(r.rel_lift)}, "
+            f"{(1 - alpha):.0%} CI {_pct(r.rel_lift_ci_low)} to {_pct(r.rel_lift_ci_high)}"
+        )
+        if mde is not None:
+            title += f"; MDE at 80% power ±{mde:.1%}"
+        if r.guardrail:
+            title += (
+                f"; guardrail: harmful if it {r.guardrail['harmful_direction']}s by more than "
+                f"{r.guardrail['margin']:.0%} ({r.guardrail['status']})"
+            )
         rows.append(
-            _ForestRow(
-                y=index * row_height + row_height / 2,
-                label=f"{r.metric} ({r.variant})",
-                x_low=x(r.rel_lift_ci_low),
-                x_mid=x(r.rel_lift),
-                x_high=x(r.rel_lift_ci_high),
-                colour=colour,
-                result=r,
+            plots.Interval(
+                label=f"{r.metric} ({r.variant})" if several else r.metric,
+                estimate=r.rel_lift,
+                low=r.rel_lift_ci_low,
+                high=r.rel_lift_ci_high,
+                colour=_colour(r),
+                title=title,
+                note=f"{_pct(r.rel_lift, digits=1)} [{ci}]".replace("-", "−"),
+                band=mde,
+                marks=_guardrail_mark(r),
             )
         )
-    ticks = [(x(t * bound / 2), f"{t * bound / 2:+.0%}") for t in (-2, -1, 0, 1, 2)]
-    return {
-        "rows": rows,
-        "width": width,
-        "height": len(results) * row_height,
-        "zero": x(0.0),
-        "ticks": ticks,
-    }
+    return plots.forest(rows)
 
 
 def html_report(readout: Readout) -> str:
@@ -156,9 +169,15 @@ def html_report(readout: Readout) -> str:
     template = environment.get_template("readout.html")
     guardrails = [r for r in readout.results if r.guardrail]
     cuped = [r for r in readout.results if r.variance_reduction is not None]
+    decided = [r for r in readout.results if r.role != "diagnostic"]
+    diagnostics = [r for r in readout.results if r.role == "diagnostic"]
     return template.render(
         readout=readout,
-        forest=_forest(readout.results),
+        forest=_forest(decided, readout.alpha) if decided else None,
+        diagnostics_forest=_forest(diagnostics, readout.alpha, with_mde=False)
+        if diagnostics
+        else None,
+        several_variants=len({r.variant for r in readout.results}) > 1,
         guardrails=guardrails,
         cuped=cuped,
     )
