@@ -1,9 +1,9 @@
-"""The three HTML readouts (analyze on the seed experiment, ranking, causal) rendered in a real
-browser: headless Chromium lays each page out at a 1200 px window and at a narrow 720 px one,
-and a probe measures what a reader would see. Nothing may overflow: the page never scrolls
-sideways, no table or plot reaches past the page, at 1200 px every table fits its section
-without scrolling (narrower, a table may scroll inside its own box), and every SVG <text> lies
-inside its SVG (no clipped metric name or tick label) without overlapping another.
+"""The HTML readouts (analyze on the seed and the three-arm experiment, ranking, causal)
+rendered in a real browser: headless Chromium lays each page out at a 1200 px window and at a
+narrow 720 px one, and a probe measures what a reader would see. Nothing may overflow: the page
+never scrolls sideways, no table or plot reaches past the page, at 1200 px every table fits its
+section without scrolling (narrower, a table may scroll inside its own box), and every SVG
+<text> lies inside its SVG (no clipped metric name or tick label) without overlapping another.
 
 The product HTML stays script-free: only a copy made here gets the probe <script>, which writes
 its findings as JSON into a <pre id="probe"> that `chromium --dump-dom` prints. A screenshot of
@@ -37,6 +37,8 @@ TOLERANCE = 0.5  # px: sub-pixel rounding of text boxes
 
 READOUTS = {
     "readout": ["analyze", "--experiment", "exp_home_feed_ranking_v2"],
+    # the depth data set's three arms: every depth section, with three-way tables and plots
+    "three_arms": ["analyze", "--experiment", "exp_related_pins_layout"],
     "ranking": ["ranking"],
     "causal": [
         "causal", "--launch", "launch_idea_pins_eu", "--metric", "saves_per_active_user",
@@ -132,15 +134,17 @@ def _probe(chromium: str, page: Path, width: int) -> dict:
 
 @pytest.fixture(scope="module")
 def pages(
-    chromium: str, seeds_db: Path, tmp_path_factory: pytest.TempPathFactory
+    chromium: str, seeds_db: Path, depth_db: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
-    """The three readouts of the built seeds, written by the CLI as a user would."""
+    """The readouts of the built seeds (and the depth set's three arms), written by the CLI as
+    a user would."""
     directory = tmp_path_factory.mktemp("html")
     written = {}
     monkeypatch = pytest.MonkeyPatch()
     try:
-        monkeypatch.setenv("METRICBOOK_DUCKDB_PATH", str(seeds_db))
         for name, args in READOUTS.items():
+            database = depth_db if name == "three_arms" else seeds_db
+            monkeypatch.setenv("METRICBOOK_DUCKDB_PATH", str(database))
             page = directory / f"{name}.html"
             with redirect_stdout(StringIO()), redirect_stderr(StringIO()) as err:
                 code = cli.main([*args, "--report", str(page)])

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+from test_stats_simulation import batch_aggregates
 
 from metricbook.stats import (
     Aggregates,
@@ -34,28 +35,6 @@ from metricbook.stats import (
 ALPHA = 0.05
 REPS = 2000
 RATE_TOLERANCE = 0.015
-
-
-def batch_aggregates(columns: dict[str, np.ndarray]) -> list[Aggregates]:
-    """Aggregates of many samples at once: each column is (reps, n), one row per sample."""
-    names = list(columns)
-    n = columns[names[0]].shape[1]
-    means = {c: v.mean(axis=1) for c, v in columns.items()}
-    centred = {c: v - means[c][:, None] for c, v in columns.items()}
-    comoments = {
-        (a, b): (centred[a] * centred[b]).sum(axis=1) / (n - 1)
-        for i, a in enumerate(names)
-        for b in names[i:]
-    }
-    return [
-        Aggregates(
-            count=n,
-            mean={c: float(means[c][r]) for c in names},
-            var={c: float(comoments[(c, c)][r]) for c in names},
-            cov={pair: float(v[r]) for pair, v in comoments.items() if pair[0] != pair[1]},
-        )
-        for r in range(len(means[names[0]]))
-    ]
 
 
 def one_aggregate(values: np.ndarray) -> Aggregates:

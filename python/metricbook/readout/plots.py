@@ -471,7 +471,8 @@ def series(
     half_x = widest_x / 2
     left = max(y_label_width + 10, half_x + 2) + (font_size + 10 if y_label else 0) + 2
     plot_left, plot_right = left, left + plot_width
-    top = 6.0 + (font_size + 6 if markers else 0)
+    # room above the plot for half the top tick label (centred on the top gridline)
+    top = font_size / 2 + 6.0 + (font_size + 6 if markers else 0)
     bottom = top + plot_height
     width = plot_right + max(half_x + 4, 8)
 

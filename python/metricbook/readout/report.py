@@ -14,7 +14,7 @@ import jinja2
 from metricbook.errors import ConfigError
 from metricbook.readout import plots
 from metricbook.readout.readout import MetricResult, Readout
-from metricbook.readout.report_depth import depth_text
+from metricbook.readout.report_depth import depth_text, over_time_plots, segment_forests
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -51,9 +51,14 @@ def text_table(readout: Readout) -> str:
         + ", ".join(f"{k}={v:.0%}" for k, v in srm.expected_shares.items()),
         "",
     ]
+    # columns as wide as their longest entry: a long metric or variant name never runs into
+    # the next column
+    metric_w = max([22, *(len(r.metric) + 1 for r in readout.results)])
+    variant_w = max([11, *(len(r.variant) + 1 for r in readout.results)])
+    method_w = max([22, *(len(r.method) + 1 for r in readout.results)])
     header = (
-        f"{'metric':<22}{'role':<12}{'variant':<11}{'method':<22}{'control':>10}"
-        f"{'treatment':>11}{'lift':>9}{'lift 95% CI':>22}{'p':>9}{'p adj':>9}  note"
+        f"{'metric':<{metric_w}}{'role':<12}{'variant':<{variant_w}}{'method':<{method_w}}"
+        f"{'control':>10}{'treatment':>11}{'lift':>9}{'lift 95% CI':>22}{'p':>9}{'p adj':>9}  note"
     )
     lines += [header, "-" * len(header)]
     decided = [r for r in readout.results if r.role != "diagnostic"]
@@ -69,7 +74,7 @@ def text_table(readout: Readout) -> str:
         if r.significant and r.role != "diagnostic":
             note.append("significant")
         lines.append(
-            f"{r.metric:<22}{r.role:<12}{r.variant:<11}{r.method:<22}"
+            f"{r.metric:<{metric_w}}{r.role:<12}{r.variant:<{variant_w}}{r.method:<{method_w}}"
             f"{_num(r.control_value):>10}{_num(r.treatment_value):>11}{_pct(r.rel_lift):>9}"
             f"{_pct(r.rel_lift_ci_low) + ' to ' + _pct(r.rel_lift_ci_high):>22}"
             f"{_p(r.p_value):>9}{_p(r.p_value_adjusted):>9}  {', '.join(note)}"
@@ -178,6 +183,8 @@ def html_report(readout: Readout) -> str:
         if diagnostics
         else None,
         several_variants=len({r.variant for r in readout.results}) > 1,
+        time_plots=over_time_plots(readout),
+        segment_plots=segment_forests(readout),
         guardrails=guardrails,
         cuped=cuped,
     )

@@ -5,7 +5,18 @@ view, segments, results over time and the triggered analysis."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from metricbook.readout.plots import (
+    BLUE,
+    GREY,
+    ORANGE,
+    Interval,
+    Series,
+    SeriesPoint,
+    forest,
+    series,
+)
 from metricbook.readout.readout import Readout
 
 
@@ -121,3 +132,105 @@ def depth_text(readout: Readout) -> list[str]:
             )
         lines += [f"  note: {note}" for note in ex.notes]
     return lines
+
+
+# --- the HTML sections' plots (plots.py geometry; drawn by templates/_depth.html)
+
+
+def _signed(value: float | None, digits: int = 1) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:+.{digits}%}".replace("-", "−")
+
+
+def _lift_points(rows: list[dict], axis: str, index: dict[str, int]) -> tuple[SeriesPoint, ...]:
+    return tuple(
+        SeriesPoint(
+            x=index[str(row[axis])],
+            y=row["rel_lift"],
+            low=row["rel_lift_ci_low"],
+            high=row["rel_lift_ci_high"],
+        )
+        for row in rows
+        if str(row[axis]) in index
+    )
+
+
+def over_time_plots(readout: Readout) -> list[dict[str, Any]]:
+    """Per metric and treatment: the daily and the cumulative lift by calendar day, and the
+    daily lift by days since first assignment, each with its CI band."""
+    ot = readout.over_time
+    if ot is None:
+        return []
+    result = []
+    pairs = dict.fromkeys((r["metric"], r["variant"]) for r in ot.daily)
+    for metric, variant in pairs:
+
+        def rows(series: list[dict], m: str = metric, v: str = variant) -> list[dict]:
+            return [r for r in series if r["metric"] == m and r["variant"] == v]
+
+        daily, cumulative = rows(ot.daily), rows(ot.cumulative)
+        dates = sorted({str(r["date"]) for r in daily + cumulative})
+        by_date = {d: i for i, d in enumerate(dates)}
+        calendar = series(
+            [
+                Series("daily lift", _lift_points(daily, "date", by_date), colour=BLUE),
+                Series(
+                    "cumulative lift",
+                    _lift_points(cumulative, "date", by_date),
+                    colour=ORANGE,
+                    dashed=True,
+                ),
+            ],
+            x_labels={i: d[5:] for d, i in by_date.items()},
+            x_label="UTC day",
+            y_label="relative lift",
+        )
+        aged = rows(ot.by_day_since_assignment)
+        days = sorted({int(r["day"]) for r in aged})
+        by_day = {str(d): d for d in days}
+        since = series(
+            [Series("daily lift", _lift_points(aged, "day", by_day), colour=BLUE)],
+            x_label="days since first assignment",
+            y_label="relative lift",
+        )
+        result.append({"metric": metric, "variant": variant, "calendar": calendar, "since": since})
+    return result
+
+
+def segment_forests(readout: Readout) -> list[dict[str, Any]]:
+    """Per dimension, metric and treatment: a forest of the segments' lifts, the BH p noted."""
+    seg = readout.segments
+    if seg is None:
+        return []
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for row in seg.rows:
+        groups.setdefault((row["dimension"], row["metric"], row["variant"]), []).append(row)
+    result = []
+    for (dimension, metric, variant), rows in groups.items():
+        intervals = [
+            Interval(
+                label=f"{row['segment']} ({row['n_control']} vs {row['n_treatment']})",
+                estimate=row["rel_lift"],
+                low=row["rel_lift_ci_low"],
+                high=row["rel_lift_ci_high"],
+                colour=GREY if row["p_value_bh"] >= readout.alpha else BLUE,
+                title=(
+                    f"{dimension} = {row['segment']}: {metric} lift {_signed(row['rel_lift'], 2)} "
+                    f"(CI {_signed(row['rel_lift_ci_low'], 2)} to "
+                    f"{_signed(row['rel_lift_ci_high'], 2)}), BH p = {_p(row['p_value_bh'])}"
+                ),
+                note=f"{_signed(row['rel_lift'])}, BH p {_p(row['p_value_bh'])}"
+                + ("" if row["srm_passed"] else ", SRM failed"),
+            )
+            for row in rows
+        ]
+        result.append(
+            {
+                "dimension": dimension,
+                "metric": metric,
+                "variant": variant,
+                "forest": forest(intervals),
+            }
+        )
+    return result
