@@ -36,6 +36,8 @@ COMPARED = [
     "fct_ctr_summary",
     "fct_daily_revenue",
     "fct_experiment_user_metrics",
+    "fct_experiment_exposures",
+    "fct_experiment_user_daily_metrics",
 ]
 
 

@@ -250,6 +250,91 @@ BATTERY = [
     ("alias_bomb", alias_bomb(), "expands to more than"),
     ("recursive_alias", "metrics: &a {m: *a}\n", "recursive"),
     ("nested_too_deep", "metrics: " + "[" * 5000 + "]" * 5000 + "\n", "nesting"),
+    # experiment depth: caps, quantiles, segments, balance, surface, novelty, the Bayesian view
+    (
+        "cap_both",
+        metric("kind: mean, numerator: x, cap: {percentile: 0.99, value: 5}"),
+        "metrics.m.cap",
+    ),
+    ("cap_neither", metric("kind: mean, numerator: x, cap: {}"), "metrics.m.cap"),
+    ("cap_inf", metric("kind: mean, numerator: x, cap: {value: .inf}"), "metrics.m.cap.value"),
+    ("cap_zero", metric("kind: mean, numerator: x, cap: {value: 0}"), "metrics.m.cap.value"),
+    (
+        "cap_percentile_one",
+        metric("kind: mean, numerator: x, cap: {percentile: 1.0}"),
+        "metrics.m.cap.percentile",
+    ),
+    (
+        "cap_quoted",
+        metric("kind: mean, numerator: x, cap: {percentile: '0.99'}"),
+        "metrics.m.cap.percentile",
+    ),
+    ("cap_typo", metric("kind: mean, numerator: x, cap: {pctile: 0.99}"), "metrics.m.cap.pctile"),
+    (
+        "cap_on_ratio",
+        metric("kind: ratio, numerator: x, denominator: y, cap: {value: 3}"),
+        "metrics.m.cap",
+    ),
+    ("quantile_missing", metric("kind: quantile, numerator: x"), "metrics.m.quantile"),
+    ("quantile_nan", metric("kind: quantile, numerator: x, quantile: .nan"), "metrics.m.quantile"),
+    ("quantile_on_mean", metric("kind: mean, numerator: x, quantile: 0.5"), "metrics.m.quantile"),
+    (
+        "quantile_with_cap",
+        metric("kind: quantile, numerator: x, quantile: 0.5, cap: {value: 3}"),
+        "metrics.m.cap",
+    ),
+    (
+        "quantile_bootstrap",
+        metric("kind: quantile, numerator: x, quantile: 0.5, bootstrap: true"),
+        "metrics.m.bootstrap",
+    ),
+    (
+        "segments_twice",
+        experiment("primary: m, segments: [platform, platform]"),
+        "experiments.e.segments[1]",
+    ),
+    ("segments_text", experiment("primary: m, segments: platform"), "experiments.e.segments"),
+    (
+        "segment_injection",
+        experiment("primary: m, segments: ['platform; drop table x']"),
+        "experiments.e.segments[0]",
+    ),
+    (
+        "post_stratify_null",
+        experiment("primary: m, post_stratify: [null]"),
+        "experiments.e.post_stratify[0]",
+    ),
+    (
+        "balance_threshold_one",
+        experiment("primary: m, balance_threshold: 1"),
+        "experiments.e.balance_threshold",
+    ),
+    ("surface_spaces", experiment("primary: m, surface: 'home feed'"), "experiments.e.surface"),
+    ("novelty_zero", experiment("primary: m, novelty_days: 0"), "experiments.e.novelty_days"),
+    ("novelty_float", experiment("primary: m, novelty_days: 7.5"), "experiments.e.novelty_days"),
+    ("novelty_bool", experiment("primary: m, novelty_days: true"), "experiments.e.novelty_days"),
+    ("sequential_yes", experiment("primary: m, sequential: yes"), "experiments.e.sequential"),
+    (
+        "bayesian_sd_zero",
+        experiment("primary: m, bayesian: {prior_sd: 0}"),
+        "experiments.e.bayesian.prior_sd",
+    ),
+    (
+        "bayesian_mean_inf",
+        experiment("primary: m, bayesian: {prior_mean: .inf}"),
+        "experiments.e.bayesian.prior_mean",
+    ),
+    (
+        "bayesian_typo",
+        experiment("primary: m, bayesian: {decides: true}"),
+        "experiments.e.bayesian.decides",
+    ),
+    (
+        "bayesian_chance_one",
+        experiment("primary: m, bayesian: {min_chance_to_win: 1}"),
+        "experiments.e.bayesian.min_chance_to_win",
+    ),
+    ("bayesian_list", experiment("primary: m, bayesian: [0.3]"), "experiments.e.bayesian"),
 ]
 
 
@@ -438,7 +523,12 @@ SHIPPED_HOME_FEED = ExperimentConfig(
     correction="holm",
     srm_threshold=0.001,
     description="New home-feed ranking model vs the current one.",
-    diagnostics=SHIPPED_DIAGNOSTICS,
+    diagnostics=(*SHIPPED_DIAGNOSTICS, "median_impressions_per_user", "p90_impressions_per_user"),
+    segments=("platform", "country", "user_tenure"),
+    post_stratify=("platform",),
+    balance_threshold=0.001,
+    surface="home_feed",
+    novelty_days=7,
 )
 
 
@@ -455,11 +545,24 @@ def test_the_shipped_file_loads_to_exactly_its_values() -> None:
         "creators_per_user",
         "top_creator_share",
         "categories_per_user",
+        "median_impressions_per_user",
+        "p90_impressions_per_user",
         "ndcg_at_10",
         "mean_click_position",
         "top3_impression_share",
     ]
     assert config.metrics["ctr"] == SHIPPED_CTR
+    revenue = config.metrics["revenue_per_user"]
+    assert (revenue.cap_percentile, revenue.cap_value, revenue.capped) == (0.99, None, True)
+    p90 = config.metrics["p90_impressions_per_user"]
+    assert (p90.kind, p90.numerator, p90.quantile) == ("quantile", "impressions", 0.9)
+    three = config.experiment("exp_related_pins_layout")
+    assert (three.surface, three.novelty_days, three.post_stratify) == (
+        "related_pins",
+        3,
+        ("platform",),
+    )
+    assert not three.sequential and not three.bayesian.decide
     assert config.metrics["ndcg_at_10"].denominator == "ndcg_at_10_requests"
     assert config.metrics["top_creator_share"] == Metric(
         name="top_creator_share",

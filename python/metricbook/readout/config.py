@@ -401,8 +401,8 @@ class _CapSpec(_Schema):
     def _exactly_one(self) -> _CapSpec:
         if (self.percentile is None) == (self.value is None):
             _fail(
-                "write exactly one of percentile (e.g. {percentile: 0.999}, computed on both "
-                "arms pooled) or value (an absolute cap, e.g. {value: 500})"
+                "a cap is either a percentile or a value, not both and not neither; write "
+                "{percentile: 0.999} (computed on both arms pooled) or {value: 500}"
             )
         return self
 
