@@ -147,7 +147,7 @@ def test_readout_on_the_seeds(warehouse) -> None:
         for r in readout.results
         if r.role != "diagnostic"
     )
-    assert "ranking diagnostics" in text_table(readout)
+    assert "diagnostics (descriptive" in text_table(readout)
 
 
 def test_alternate_data_without_an_effect_is_not_shipped(alternate_db: Path) -> None:

@@ -65,7 +65,7 @@ def text_table(readout: Readout) -> str:
     diagnostics = [r for r in readout.results if r.role == "diagnostic"]
     for r in decided + diagnostics:
         if diagnostics and r is diagnostics[0]:
-            lines.append("ranking diagnostics (descriptive: uncorrected p, not in the decision):")
+            lines.append("diagnostics (descriptive: uncorrected p, not in the decision):")
         note = []
         if r.variance_reduction is not None:
             note.append(f"CUPED -{r.variance_reduction:.0%} var")
