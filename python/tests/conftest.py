@@ -60,6 +60,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.build)
         if used & POSTGRES_FIXTURES:
             item.add_marker(pytest.mark.postgres)
+        # the error-rate and coverage simulations (thousands of seeded runs each): `make test`
+        # runs them, `make test-fast` does not
+        if item.module is not None and item.module.__name__.endswith("_simulation"):
+            item.add_marker(pytest.mark.simulation)
 
 
 def copy_project(destination: Path, seeds: RawDataset | None = None) -> Path:
