@@ -48,11 +48,11 @@ test: $(VENV)/.installed-dev lint dbt-empty dbt-test docs
 dbt-test-engines: $(VENV)/.installed-dev
 	$(MAKE) --no-print-directory -j1 dbt-test-postgres dbt-test-spark
 
-## test-fast: the tests that build nothing and simulate nothing (pytest -m "not build and not
-## simulation": statistics' golden values and properties, config, CLI arguments, generator,
-## mirrors' helpers); `make test` still runs everything
+## test-fast: the pure tests (pytest -m "not build and not simulation and not generator":
+## statistics' golden values and properties, config, CLI arguments, plots, mirrors' helpers),
+## under a minute; `make test` still runs everything
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/pytest -m "not build and not simulation"
+	$(BIN)/pytest -m "not build and not simulation and not generator"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check python

@@ -64,6 +64,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         # runs them, `make test-fast` does not
         if item.module is not None and item.module.__name__.endswith("_simulation"):
             item.add_marker(pytest.mark.simulation)
+        # the generator's own tests write whole data sets (a minute together)
+        if item.module is not None and item.module.__name__.startswith("test_generator"):
+            item.add_marker(pytest.mark.generator)
 
 
 def copy_project(destination: Path, seeds: RawDataset | None = None) -> Path:
