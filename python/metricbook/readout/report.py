@@ -14,7 +14,12 @@ import jinja2
 from metricbook.errors import ConfigError
 from metricbook.readout import plots
 from metricbook.readout.readout import MetricResult, Readout
-from metricbook.readout.report_depth import depth_text, over_time_plots, segment_forests
+from metricbook.readout.report_depth import (
+    depth_text,
+    over_time_plots,
+    read_with_care,
+    segment_forests,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -97,6 +102,9 @@ def text_table(readout: Readout) -> str:
     lines += depth_text(readout)
     lines += ["", f"DECISION: {readout.decision.verdict.upper()}"]
     lines += [f"  - {reason}" for reason in readout.decision.reasons]
+    care = read_with_care(readout)
+    if care:
+        lines += ["read with care:", *(f"  - {note}" for note in care)]
     return "\n".join(lines)
 
 
@@ -184,6 +192,7 @@ def html_report(readout: Readout) -> str:
         else None,
         several_variants=len({r.variant for r in readout.results}) > 1,
         time_plots=over_time_plots(readout),
+        read_with_care=read_with_care(readout),
         segment_plots=segment_forests(readout),
         guardrails=guardrails,
         cuped=cuped,

@@ -30,8 +30,29 @@ def _p(value: float | None) -> str:
     return "<0.0001" if value < 1e-4 else f"{value:.4f}"
 
 
+def _p_is(value: float | None) -> str:
+    """'p = 0.0420' or 'p < 0.0001', for sentences."""
+    text = _p(value)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
 def _ci(row: dict) -> str:
     return f"{_pct(row['rel_lift_ci_low'])} to {_pct(row['rel_lift_ci_high'])}"
+
+
+def read_with_care(readout: Readout) -> list[str]:
+    """What should temper a reading of the decided lifts, beside the decision: a flagged change
+    of the effect over days since assignment (novelty or primacy)."""
+    if readout.over_time is None:
+        return []
+    return [
+        f"{row['metric']} ({row['variant']}): {row['pattern']}: the effect was "
+        f"{row['early_diff']:+.4g} in days 0-{row['window_days'] - 1} since assignment and "
+        f"{row['late_diff']:+.4g} in days {row['window_days']}-{2 * row['window_days'] - 1} "
+        f"({_p_is(row['p_value'])}); the average over the window is not the lasting effect"
+        for row in readout.over_time.novelty
+        if row["flagged"]
+    ]
 
 
 def depth_text(readout: Readout) -> list[str]:
@@ -111,7 +132,7 @@ def depth_text(readout: Readout) -> list[str]:
                 f"  novelty check {row['metric']} ({row['variant']}): effect in days "
                 f"0-{row['window_days'] - 1} {row['early_diff']:+.4g}, days "
                 f"{row['window_days']}-{2 * row['window_days'] - 1} {row['late_diff']:+.4g}, "
-                f"change p = {_p(row['p_value'])} on {row['n_control']} + {row['n_treatment']} "
+                f"change {_p_is(row['p_value'])} on {row['n_control']} + {row['n_treatment']} "
                 f"users assigned by {row['assigned_by']}: {row['pattern']}"
             )
         lines += [f"  note: {note}" for note in ot.notes]
