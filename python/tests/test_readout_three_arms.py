@@ -16,6 +16,7 @@ import pytest
 from metricbook.readout import queries
 from metricbook.readout.config import load_config
 from metricbook.readout.readout import analyze
+from metricbook.readout.report import html_report, text_table
 from metricbook.stats import adjust_p_values, welch_t
 from metricbook.warehouse.connection import DuckDBWarehouse
 
@@ -133,3 +134,12 @@ def test_pitfall_a_post_treatment_segment_is_refused_by_the_readout(warehouse) -
         welch_t(aggregates[("control",)], aggregates[("treatment_a",)], "pre_active_days").p_value
         > 0.05
     )
+
+
+def test_the_decision_says_to_read_a_fading_effect_with_care(readout) -> None:
+    text = text_table(readout)
+    care = text.split("read with care:", 1)[1]
+    assert "ctr (treatment_a): novelty (the effect fades)" in care
+    assert "treatment_b" not in care.split("\n")[1]
+    page = html_report(readout)
+    assert "Read with care" in page and "<script" not in page
