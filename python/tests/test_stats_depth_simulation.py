@@ -23,10 +23,12 @@ from metricbook.stats import (
     always_valid,
     bayesian_view,
     cochran_q,
+    delta_ratio,
     dilute,
     exposure_balance,
     novelty_test,
     post_stratified,
+    post_stratified_ratio,
     quantile_difference,
     quantile_ranks,
     welch_t,
@@ -144,6 +146,49 @@ def test_post_stratified_ci_covers_under_proper_randomisation():
     ps_spread = np.std([r.diff for r in stratified], ddof=1)
     naive_spread = np.std([r.diff for r in naive], ddof=1)
     assert ps_spread < 0.9 * naive_spread, (ps_spread, naive_spread)
+
+
+def test_post_stratified_ratio_removes_the_mix_and_covers_under_an_unbalanced_split():
+    """A CTR whose level differs by platform (0.05, 0.12, 0.08), no effect at all, and a
+    treatment arm with twice the control's share of the high-CTR platform: the pooled ratio is
+    biased, the post-stratified one is not and its CI covers."""
+    rng = np.random.default_rng(31)
+    levels = np.array([0.05, 0.12, 0.08])
+    mixes = {"control": [0.5, 0.2, 0.3], "treatment": [0.3, 0.4, 0.3]}
+    plain, stratified = [], []
+    for _ in range(1000):
+        strata = {}
+        for arm, mix in mixes.items():
+            platform = rng.choice(3, size=1500, p=mix)
+            impressions = rng.poisson(20, 1500) + 1
+            clicks = rng.binomial(impressions, levels[platform])
+            strata[arm] = {
+                str(k): batch_aggregates(
+                    {
+                        "clicks": clicks[platform == k][None, :].astype(float),
+                        "impressions": impressions[platform == k][None, :].astype(float),
+                    }
+                )[0]
+                for k in range(3)
+            }
+            strata[arm + "_all"] = batch_aggregates(
+                {
+                    "clicks": clicks[None, :].astype(float),
+                    "impressions": impressions[None, :].astype(float),
+                }
+            )[0]
+        plain.append(
+            delta_ratio(strata["control_all"], strata["treatment_all"], "clicks", "impressions")
+        )
+        stratified.append(
+            post_stratified_ratio(strata["control"], strata["treatment"], "clicks", "impressions")
+        )
+    plain_diffs = np.array([r.diff for r in plain])
+    ps_diffs = np.array([r.diff for r in stratified])
+    assert plain_diffs.mean() > 10 * monte_carlo_se(plain_diffs)  # the mix, not an effect
+    assert abs(ps_diffs.mean()) < 3 * monte_carlo_se(ps_diffs), ps_diffs.mean()
+    coverage = np.mean([r.diff_ci_low <= 0 <= r.diff_ci_high for r in stratified])
+    assert coverage == pytest.approx(1 - ALPHA, abs=0.02), coverage
 
 
 # --- quantiles --------------------------------------------------------------------------------
