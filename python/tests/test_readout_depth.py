@@ -326,3 +326,26 @@ def test_sections_are_off_unless_configured(warehouse) -> None:
     )
     assert plain.segments is None and plain.post_stratification is None and plain.exposure is None
     assert math.isfinite(_primary(plain).p_value)
+
+
+def test_one_stratum_or_segment_is_a_note_not_a_crash(seeds_db: Path, tmp_path: Path) -> None:
+    """Every user on one platform: post-stratification has one stratum (no balance test) and
+    the platform segment one value (no heterogeneity test); the readout says so and goes on."""
+    import shutil
+
+    import duckdb
+
+    copy = tmp_path / "one_platform.duckdb"
+    shutil.copy(seeds_db, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("update main.fct_experiment_user_metrics set platform = 'ios'")
+    handle = DuckDBWarehouse(copy)
+    try:
+        readout = analyze(handle, load_config(), EXPERIMENT)
+    finally:
+        handle.close()
+    stratified = readout.post_stratification
+    assert not stratified.imbalanced
+    assert any("no balance test" in note for note in stratified.notes)
+    assert not any(h["dimension"] == "platform" for h in readout.segments.heterogeneity)
+    assert math.isfinite(_primary(readout).p_value)

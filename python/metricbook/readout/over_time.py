@@ -204,13 +204,16 @@ def _series(
                     continue  # a day with too few users, or nothing shown: no point that day
                 row = {"metric": metric.name, "variant": variant, axis: day, **effect_row(effect)}
                 if sequential:
-                    bound = always_valid(
-                        effect.diff,
-                        effect.diff_se**2,
-                        alpha,
-                        n_control=effect.n_control,
-                        n_treatment=effect.n_treatment,
-                    )
+                    try:
+                        bound = always_valid(
+                            effect.diff,
+                            effect.diff_se**2,
+                            alpha,
+                            n_control=effect.n_control,
+                            n_treatment=effect.n_treatment,
+                        )
+                    except ValueError:
+                        continue
                     row["p_value_always_valid"] = bound.p_value
                     row["always_valid_ci_low"] = bound.ci_low
                     row["always_valid_ci_high"] = bound.ci_high

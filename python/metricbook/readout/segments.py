@@ -104,7 +104,11 @@ def segment_section(
         for segment in sorted(by_segment):
             arms = by_segment[segment]
             counts = {v: arms[v].count if v in arms else 0 for v in shares}
-            srm = srm_test(counts, shares, experiment.srm_threshold)
+            try:
+                srm = srm_test(counts, shares, experiment.srm_threshold)
+            except ValueError as error:
+                notes.append(f"{dimension} = {segment}: no SRM check: {error}")
+                continue
             for variant in (v for v in shares if v != control):
                 if min(counts[control], counts[variant]) < MIN_SEGMENT_USERS:
                     notes.append(
@@ -204,11 +208,20 @@ def post_stratification(
         control_strata, treatment_strata = merge_small_strata(
             strata.get(control, {}), strata.get(variant, {}), MIN_SEGMENT_USERS
         )
-        test = stratum_imbalance(
-            {k: a.count for k, a in control_strata.items()},
-            {k: a.count for k, a in treatment_strata.items()},
-        )
-        imbalance[variant] = {"statistic": test.statistic, "df": test.df, "p_value": test.p_value}
+        try:
+            test = stratum_imbalance(
+                {k: a.count for k, a in control_strata.items()},
+                {k: a.count for k, a in treatment_strata.items()},
+            )
+        except ValueError as error:  # one stratum left (after pooling the small ones)
+            notes.append(f"{variant}: no balance test on {', '.join(covariates)}: {error}")
+            imbalance[variant] = {"statistic": math.nan, "df": 0, "p_value": math.nan}
+        else:
+            imbalance[variant] = {
+                "statistic": test.statistic,
+                "df": test.df,
+                "p_value": test.p_value,
+            }
         for metric in plain:
             try:
                 if metric.kind == "ratio":
@@ -240,5 +253,7 @@ def post_stratification(
                     **effect_row(effect),
                 }
             )
-    imbalanced = any(v["p_value"] < experiment.balance_threshold for v in imbalance.values())
+    imbalanced = any(
+        v["p_value"] < experiment.balance_threshold for v in imbalance.values()
+    )  # nan: no
     return PostStratification(covariates, imbalance, imbalanced, rows, notes)
