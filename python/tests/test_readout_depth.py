@@ -349,3 +349,39 @@ def test_one_stratum_or_segment_is_a_note_not_a_crash(seeds_db: Path, tmp_path: 
     assert any("no balance test" in note for note in stratified.notes)
     assert not any(h["dimension"] == "platform" for h in readout.segments.heterogeneity)
     assert math.isfinite(_primary(readout).p_value)
+
+
+def test_a_surface_nobody_was_exposed_on_is_a_config_error(
+    monkeypatch, capsys, seeds_db: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "experiments.yml"
+    config.write_text(
+        Path(DEFAULT_CONFIG).read_text().replace("surface: home_feed", "surface: home_fed")
+    )
+    monkeypatch.setenv("METRICBOOK_DUCKDB_PATH", str(seeds_db))
+    code = cli.main(["analyze", "--experiment", EXPERIMENT, "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == ConfigError.exit_code and err.count("\n") == 1
+    assert "surface: nobody in the experiment was exposed on 'home_fed'" in err
+    assert "home_feed, related_pins, search" in err
+
+
+def test_a_dimension_with_many_values_keeps_the_largest_and_pools_the_rest(
+    warehouse, monkeypatch
+) -> None:
+    from metricbook.readout import segments
+
+    monkeypatch.setattr(segments, "MAX_SEGMENTS", 2)
+    readout = analyze(warehouse, load_config(), EXPERIMENT)
+    countries = {r["segment"] for r in readout.segments.rows if r["dimension"] == "country"}
+    assert countries <= {"US", "JP", "other"} and "other" in countries
+    assert any("smaller segments pooled into 'other'" in n for n in readout.segments.notes)
+    other = next(
+        r for r in readout.segments.rows
+        if r["dimension"] == "country" and r["segment"] == "other" and r["metric"] == "ctr"
+    )  # fmt: skip
+    us_jp = [
+        r for r in readout.segments.rows
+        if r["dimension"] == "country" and r["segment"] in ("US", "JP") and r["metric"] == "ctr"
+    ]  # fmt: skip
+    assert other["n_control"] + sum(r["n_control"] for r in us_jp) == readout.srm.counts["control"]

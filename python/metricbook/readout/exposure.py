@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any
 
+from metricbook.errors import ConfigError
 from metricbook.readout import queries
 from metricbook.readout.config import ExperimentConfig, Metric
 from metricbook.readout.effects import effect_row, estimate, value_columns, without_covariate
@@ -44,8 +45,10 @@ def exposure_section(
     metrics: Sequence[Metric],
     declared: Sequence[DeclaredVariant],
     assigned: Mapping[str, Aggregates],
+    source: str = "experiments.yml",
 ) -> Exposure | None:
-    """`assigned`: the readout's per-variant aggregates of every assigned user (ITT)."""
+    """`assigned`: the readout's per-variant aggregates of every assigned user (ITT); `source`
+    names the config file in the error for a surface nobody was exposed on."""
     surface = experiment.surface
     if surface is None:
         return None
@@ -53,6 +56,12 @@ def exposure_section(
     columns = list(dict.fromkeys(c for m in plain for c in value_columns(m)))
     pairs = list(dict.fromkeys(p for m in plain for p in combinations(value_columns(m), 2)))
     experiment_id = experiment.experiment_id
+    known = queries.exposure_surfaces(warehouse, experiment_id)
+    if known and surface not in known:
+        raise ConfigError(
+            f"{source}: experiments.{experiment_id}.surface: nobody in the experiment was exposed "
+            f"on '{surface}' (surfaces with exposed users: {', '.join(known)}); name one of them"
+        )
     # the exposed users of the user mart (the join), so they are a subset of the assigned
     triggered = queries.variant_aggregates(
         warehouse, experiment_id, columns, pairs, surface=surface

@@ -479,6 +479,16 @@ def position_counts(
     return counts
 
 
+def exposure_surfaces(warehouse: Warehouse, experiment_id: str) -> list[str]:
+    """The surfaces on which some assigned user of the experiment was exposed."""
+    frame = warehouse.frame(
+        f"select distinct surface from {warehouse.relation(EXPOSURES)} "
+        f"where experiment_id = {warehouse.param('experiment_id')} order by surface",
+        {"experiment_id": experiment_id},
+    )
+    return [str(value) for value in frame.iloc[:, 0]]
+
+
 def user_rows(warehouse: Warehouse, experiment_id: str, columns: Sequence[str]) -> pd.DataFrame:
     """Row-level data (one row per assigned user) for the methods that need it (the
     bootstrap). Only the named columns are read."""

@@ -593,7 +593,7 @@ def analyze(
         )
     primary_metrics = [m for m in metrics if m.name in (experiment.primary, *guardrails)]
     balance = balance_check(warehouse, experiment, declared)
-    exposure = exposure_section(warehouse, experiment, decided, declared, aggregates)
+    exposure = exposure_section(warehouse, experiment, decided, declared, aggregates, config.source)
     warnings_ = _validity_warnings(balance, stratified, exposure, experiment)
     return Readout(
         experiment_id=experiment_id,

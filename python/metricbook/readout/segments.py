@@ -26,6 +26,7 @@ from metricbook.stats import (
     adjust_p_values,
     cochran_q,
     merge_small_strata,
+    pool,
     post_stratified,
     post_stratified_ratio,
     srm_test,
@@ -36,6 +37,7 @@ from metricbook.warehouse.connection import Warehouse
 # A segment needs this many users in each arm to be estimated on its own; smaller ones are
 # pooled into "other" (an estimate from a handful of users is noise with a confident CI).
 MIN_SEGMENT_USERS = 10
+MAX_SEGMENTS = 25
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def segment_section(
         by_segment: dict[str, dict[str, Aggregates]] = {}
         for (variant, segment), aggregates in grouped.items():
             by_segment.setdefault(segment, {})[variant] = aggregates
+        by_segment = _largest(by_segment, dimension, notes)
         for segment in sorted(by_segment):
             arms = by_segment[segment]
             counts = {v: arms[v].count if v in arms else 0 for v in shares}
@@ -131,7 +134,7 @@ def segment_section(
                         notes.append(f"{dimension} = {segment}, {metric.name}, {variant}: {error}")
                         continue
                     rows.append({**base, **effect_row(effect)})
-    _adjust_within(rows, "p_value_bh", ("metric", "variant"), experiment)
+    _adjust_within(rows, "p_value_bh", ("metric", "variant"))
     return SegmentSection(
         label="exploratory: segments were not the pre-registered test; BH-adjusted across "
         "segments, read them as hypotheses",
@@ -141,9 +144,31 @@ def segment_section(
     )
 
 
-def _adjust_within(
-    rows: list[dict[str, Any]], name: str, family: tuple[str, ...], _: ExperimentConfig
-) -> None:
+def _largest(
+    by_segment: dict[str, dict[str, Aggregates]], dimension: str, notes: list[str]
+) -> dict[str, dict[str, Aggregates]]:
+    """At most MAX_SEGMENTS segments per dimension: the largest, the rest pooled into "other"
+    (a dimension with thousands of values would bury the readout and every BH threshold)."""
+    if len(by_segment) <= MAX_SEGMENTS:
+        return by_segment
+    size = {k: sum(a.count for a in arms.values()) for k, arms in by_segment.items()}
+    kept = sorted(by_segment, key=lambda k: (-size[k], k))[:MAX_SEGMENTS]
+    other: dict[str, Aggregates] = {}
+    for segment, arms in by_segment.items():
+        if segment in kept:
+            continue
+        for variant, aggregates in arms.items():
+            other[variant] = pool(other[variant], aggregates) if variant in other else aggregates
+    notes.append(
+        f"{dimension}: {len(by_segment) - MAX_SEGMENTS} smaller segments pooled into 'other' "
+        f"(at most {MAX_SEGMENTS} are estimated on their own)"
+    )
+    result = {k: by_segment[k] for k in kept}
+    result["other" if "other" not in result else "other (pooled)"] = other
+    return result
+
+
+def _adjust_within(rows: list[dict[str, Any]], name: str, family: tuple[str, ...]) -> None:
     """Benjamini–Hochberg across every segment row of one (metric, variant)."""
     groups: dict[tuple, list[int]] = {}
     for index, row in enumerate(rows):
