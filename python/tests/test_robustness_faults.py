@@ -136,10 +136,17 @@ def _close(actual, expected) -> bool:
 
 def same_numbers(payload: dict, reference: dict, rename: dict[str, str] | None = None) -> None:
     rename = rename or {}
-    expected = json.loads(json.dumps(reference["results"]))
-    for entry in expected:
-        entry["variant"] = rename.get(entry["variant"], entry["variant"])
-        entry["control_variant"] = rename.get(entry["control_variant"], entry["control_variant"])
+
+    def renamed(value):
+        # a variant's name, wherever the readout carries it: as a value (variant,
+        # control_variant, in the nested sections too) or as a key (capped users per arm)
+        if isinstance(value, dict):
+            return {rename.get(k, k): renamed(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [renamed(v) for v in value]
+        return rename.get(value, value) if isinstance(value, str) else value
+
+    expected = renamed(json.loads(json.dumps(reference["results"])))
     assert len(payload["results"]) == len(expected)
     for actual, wanted in zip(payload["results"], expected, strict=True):
         differing = {
@@ -148,6 +155,23 @@ def same_numbers(payload: dict, reference: dict, rename: dict[str, str] | None =
         assert not differing, (wanted["metric"], differing)
     assert _close(payload["srm"]["p_value"], reference["srm"]["p_value"])
     assert payload["decision"]["verdict"] == reference["decision"]["verdict"]
+    for section in ("balance", "segments", "post_stratification", "over_time", "exposure"):
+        assert _same(payload[section], renamed(reference[section])), section
+
+
+def _same(actual, expected) -> bool:
+    """_close, through lists too; the sections' notes are sentences naming the variants, so
+    only their number is compared."""
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(actual) == len(expected) and all(
+            _same(a, e) for a, e in zip(actual, expected, strict=True)
+        )
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return actual.keys() == expected.keys() and all(
+            len(actual[k]) == len(expected[k]) if k == "notes" else _same(actual[k], expected[k])
+            for k in expected
+        )
+    return _close(actual, expected)
 
 
 # --------------------------------------------------------------------------------------------
