@@ -16,7 +16,30 @@ validated as (
 
 ),
 
+copies as (
+
+    -- the event_ids delivered more than once: a small share, and the only deliveries that
+    -- need the sort a rank costs (a lone delivery is rank 1)
+    select event_id
+    from validated
+    where event_id is not null
+    group by event_id
+    having count(*) > 1
+
+),
+
 ranked as (
+
+    select
+        validated.*,
+        1 as delivery_rank
+
+    from validated
+    left join copies
+        on validated.event_id = copies.event_id
+    where validated.event_id is not null and copies.event_id is null
+
+    union all
 
     select
         *,
@@ -24,6 +47,7 @@ ranked as (
         {{ rank_event_deliveries() }} as delivery_rank
 
     from validated
+    where event_id is null or event_id in (select copies.event_id from copies)
 
 ),
 

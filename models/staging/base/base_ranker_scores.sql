@@ -58,17 +58,21 @@ validated as (
 
 ),
 
-conflicts as (
+copies as (
 
+    -- the keys delivered more than once (a small share): the only ones that can conflict, and
+    -- the only deliveries that need the sort a rank costs (a lone delivery is rank 1). A key
+    -- with a NULL part is rejected anyway and always goes through the rank.
     select
         model_id,
         request_id,
-        pin_id
+        pin_id,
+        count(distinct case when row_reject_reason is null then score end) as valid_scores
 
     from validated
-    where row_reject_reason is null
+    where model_id is not null and request_id is not null and pin_id is not null
     group by model_id, request_id, pin_id
-    having count(distinct score) > 1
+    having count(*) > 1
 
 ),
 
@@ -82,22 +86,45 @@ checked as (
         validated.score,
         case
             when validated.row_reject_reason is not null then validated.row_reject_reason
-            when conflicts.model_id is not null then 'conflicting_scores'
-        end as reject_reason
+            when copies.valid_scores > 1 then 'conflicting_scores'
+        end as reject_reason,
+        copies.model_id is not null
+        or validated.model_id is null
+        or validated.request_id is null
+        or validated.pin_id is null as has_copies
 
     from validated
-    left join conflicts
+    left join copies
         on
-            validated.model_id = conflicts.model_id
-            and validated.request_id = conflicts.request_id
-            and validated.pin_id = conflicts.pin_id
+            validated.model_id = copies.model_id
+            and validated.request_id = copies.request_id
+            and validated.pin_id = copies.pin_id
 
 ),
 
 ranked as (
 
     select
-        *,
+        model_id,
+        request_id,
+        pin_id,
+        score_text,
+        score,
+        reject_reason,
+        1 as delivery_rank
+
+    from checked
+    where not has_copies
+
+    union all
+
+    select
+        model_id,
+        request_id,
+        pin_id,
+        score_text,
+        score,
+        reject_reason,
         {{ delivery_rank(
             partition_by=['model_id', 'request_id', 'pin_id'],
             order_by=['score', 'score_text'],
@@ -105,6 +132,7 @@ ranked as (
         ) }} as delivery_rank
 
     from checked
+    where has_copies
 
 ),
 

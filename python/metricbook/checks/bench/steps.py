@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -20,8 +21,14 @@ BENCH_EXPERIMENT = "exp_bench"
 
 
 def floor(data_dir: Path, database: Path) -> None:
-    """The hand-written DuckDB script: the same marts with no dbt."""
-    script = FLOOR_SQL.read_text().replace("{raw}", str(data_dir))
+    """The hand-written DuckDB script: the same marts with no dbt. The plausible-time ceiling is
+    the run's start plus metricbook's default tolerance (60 minutes), as in staging."""
+    ceiling = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=60)
+    script = (
+        FLOOR_SQL.read_text()
+        .replace("{raw}", str(data_dir))
+        .replace("{ceiling}", ceiling.strftime("%Y-%m-%d %H:%M:%S"))
+    )
     with duckdb.connect(str(database)) as con:
         con.execute(script)
 
