@@ -213,6 +213,11 @@ def bench_size(label: str, out: Path, with_pandas: bool, progress: Progress) -> 
         [sys.executable, "-m", "metricbook.checks.bench.steps", "floor", str(data), str(floor_db)]
     )
     result["floor_differences"] = floor_matches(floor_db, database)
+    statements = json.loads(floor_db.with_suffix(".profile.json").read_text())
+    result["slowest_floor_statements"] = [
+        {"node": s["statement"], "seconds": round(s["seconds"], 2)}
+        for s in sorted(statements, key=lambda s: s["seconds"], reverse=True)[:4]
+    ]
     if with_pandas:
         progress.step(label, "pandas")
         result["pandas"] = measure(
@@ -232,7 +237,7 @@ def bench_size(label: str, out: Path, with_pandas: bool, progress: Progress) -> 
     result["slowest_incremental_nodes"] = slowest_nodes(target)
     raw.unlink()
     shutil.rmtree(grown)
-    for leftover in (floor_db, incremental_db):
+    for leftover in (floor_db, floor_db.with_suffix(".profile.json"), incremental_db):
         leftover.unlink(missing_ok=True)
     return result
 
@@ -291,6 +296,7 @@ def table(results: dict) -> str:
             f"{size['dbt_parse']['seconds']} s, cold, not in the figures above):",
         ]
         for title, key in (
+            ("floor", "slowest_floor_statements"),
             ("full build", "slowest_build_nodes"),
             ("incremental day", "slowest_incremental_nodes"),
         ):

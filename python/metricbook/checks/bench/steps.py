@@ -8,6 +8,8 @@ python -m metricbook.checks.bench.steps analyze DATABASE pushdown|pandas
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,15 +24,26 @@ BENCH_EXPERIMENT = "exp_bench"
 
 def floor(data_dir: Path, database: Path) -> None:
     """The hand-written DuckDB script: the same marts with no dbt. The plausible-time ceiling is
-    the run's start plus metricbook's default tolerance (60 minutes), as in staging."""
+    the run's start plus metricbook's default tolerance (60 minutes), as in staging. Runs one
+    statement at a time and writes each one's seconds to DATABASE.profile.json (where the
+    floor's own time goes)."""
     ceiling = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=60)
     script = (
         FLOOR_SQL.read_text()
         .replace("{raw}", str(data_dir))
         .replace("{ceiling}", ceiling.strftime("%Y-%m-%d %H:%M:%S"))
     )
+    profile = []
     with duckdb.connect(str(database)) as con:
-        con.execute(script)
+        # every statement of floor.sql ends with ';' at the end of a line
+        for statement in re.split(r";\s*\n", script):
+            code = [line for line in statement.splitlines() if line.strip()[:2] not in ("", "--")]
+            if not code:
+                continue
+            started = time.perf_counter()
+            con.execute(statement)
+            profile.append({"statement": code[0][:80], "seconds": time.perf_counter() - started})
+    database.with_suffix(".profile.json").write_text(json.dumps(profile, indent=1))
 
 
 def _read(data_dir: Path, table: str) -> pd.DataFrame:
