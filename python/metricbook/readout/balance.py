@@ -7,7 +7,7 @@ warning beside SRM. The pre-period columns are the user mart's columns flagged
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ from metricbook.readout import queries
 from metricbook.readout.config import ExperimentConfig
 from metricbook.readout.effects import effect_row
 from metricbook.readout.queries import DeclaredVariant
-from metricbook.stats import adjust_p_values, welch_t
+from metricbook.stats import Aggregates, adjust_p_values, welch_t
 from metricbook.warehouse.connection import Warehouse
 
 
@@ -29,12 +29,20 @@ class Balance:
 
 
 def balance_check(
-    warehouse: Warehouse, experiment: ExperimentConfig, declared: Sequence[DeclaredVariant]
+    warehouse: Warehouse,
+    experiment: ExperimentConfig,
+    declared: Sequence[DeclaredVariant],
+    aggregates: Mapping[str, Aggregates] | None = None,
 ) -> Balance | None:
+    """`aggregates`: per-variant moments the readout already has (every assigned user); used
+    when they cover every pre-period column, else the columns are aggregated here."""
     columns = contract.flagged_columns(queries.USER_METRICS, "pre_period")
     if not columns:
         return None
-    aggregates = queries.variant_aggregates(warehouse, experiment.experiment_id, columns, [])
+    if aggregates is None or not all(
+        column in a.mean and column in a.var for a in aggregates.values() for column in columns
+    ):
+        aggregates = queries.variant_aggregates(warehouse, experiment.experiment_id, columns, [])
     control = next(v.variant for v in declared if v.is_control)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []

@@ -89,6 +89,25 @@ def _moments(
     """count, avg, var_samp of each named expression and covar_samp of each pair, grouped by
     `keys`, in one pushed-down query: one row per group whatever the row count. Aliases are
     positional, so long column names never exceed an engine's identifier limit."""
+    grouped, _ = _moments_and_extras(
+        warehouse, from_sql, where_sql, params, expressions, pairs, keys, {}
+    )
+    return grouped
+
+
+def _moments_and_extras(
+    warehouse: Warehouse,
+    from_sql: str,
+    where_sql: str,
+    params: Mapping[str, object],
+    expressions: Mapping[str, str],
+    pairs: Sequence[tuple[str, str]],
+    keys: Sequence[str],
+    extras: Mapping[str, str],
+) -> tuple[dict[Key, Aggregates], pd.DataFrame]:
+    """_moments, with more aggregate expressions (`extras`, name -> SQL) in the same query:
+    their values come back as a frame of the raw key columns (named k0, k1, ...) and one
+    column per extra, as the engine typed them."""
     double = DOUBLE[warehouse.dialect]
     names = list(expressions)
     as_double = {name: f"cast({expressions[name]} as {double})" for name in names}
@@ -98,6 +117,7 @@ def _moments(
         selects.append(f"var_samp({as_double[name]}) as v{i}")
     for j, (left, right) in enumerate(pairs):
         selects.append(f"covar_samp({as_double[left]}, {as_double[right]}) as c{j}")
+    selects.extend(f"{sql} as x{i}" for i, sql in enumerate(extras.values()))
     sql = f"select {', '.join(selects)} from {from_sql} where {where_sql}"
     if keys:
         sql += f" group by {', '.join(keys)}"
@@ -112,7 +132,10 @@ def _moments(
             var={name: _to_float(row[f"v{i}"]) for i, name in enumerate(names)},
             cov={pair: _to_float(row[f"c{j}"]) for j, pair in enumerate(pairs)},
         )
-    return result
+    key_columns = [f"k{i}" for i in range(len(keys))]
+    extra_frame = frame[key_columns + [f"x{i}" for i in range(len(extras))]].copy()
+    extra_frame.columns = key_columns + list(extras)
+    return result, extra_frame.reset_index(drop=True)
 
 
 def _capped(column: str, cap: float | None, dialect: str) -> str:
@@ -181,6 +204,34 @@ def variant_aggregates(
         warehouse, experiment_id, columns, pairs, caps=caps, surface=surface
     )
     return {key[0]: aggregates for key, aggregates in grouped.items()}
+
+
+def variant_aggregates_with_summary(
+    warehouse: Warehouse,
+    experiment_id: str,
+    columns: Sequence[str],
+    pairs: Iterable[tuple[str, str]],
+    summary: Mapping[str, str],
+) -> tuple[dict[str, Aggregates], pd.DataFrame]:
+    """variant_aggregates (no caps, every assigned user) and, from the same scan, the
+    aggregate expressions of `summary` (name -> SQL over the mart's columns) per variant: a
+    frame with a `variant` column (the raw value, NULL included) and one column per name.
+    One pass over the mart feeds both the validation suite and the statistics."""
+    columns = list(dict.fromkeys(columns))
+    check_columns(warehouse, columns)
+    pairs = list(dict.fromkeys(pairs))
+    grouped, extras = _moments_and_extras(
+        warehouse,
+        f"{warehouse.relation(USER_METRICS)} as metrics",
+        f"metrics.experiment_id = {warehouse.param('experiment_id')}",
+        {"experiment_id": experiment_id},
+        {column: f"metrics.{column}" for column in columns},
+        pairs,
+        ["metrics.variant"],
+        summary,
+    )
+    extras = extras.rename(columns={"k0": "variant"})
+    return {key[0]: aggregates for key, aggregates in grouped.items()}, extras
 
 
 def pooled_quantile(warehouse: Warehouse, experiment_id: str, column: str, q: float) -> float:

@@ -31,7 +31,12 @@ from metricbook.readout.segments import (
     segment_columns,
     segment_section,
 )
-from metricbook.readout.validation import ValidationReport, validate_experiment
+from metricbook.readout.validation import (
+    ValidationReport,
+    start_import,
+    summary_expressions,
+    validate_experiment,
+)
 from metricbook.stats import (
     Aggregates,
     CtrDecomposition,
@@ -55,6 +60,8 @@ GuardrailStatus = Literal["ok", "harmed", "inconclusive"]
 # The counts and amounts validation checks: fct_experiment_user_metrics's columns flagged
 # `meta: {count: true}` in its contract (models/marts/experiments/_experiments__models.yml).
 COUNT_COLUMNS = tuple(contract.count_columns(queries.USER_METRICS))
+# The columns the pre-period balance check reads (flagged `meta: {pre_period: true}`).
+PRE_PERIOD_COLUMNS = tuple(contract.flagged_columns(queries.USER_METRICS, "pre_period"))
 
 
 @dataclass(frozen=True)
@@ -418,6 +425,7 @@ def analyze(
 ) -> Readout:
     """The readout of one experiment. `aggregate` computes the per-variant aggregates; the
     default pushes them down to the warehouse (the benchmark swaps in a pandas version)."""
+    start_import()  # great-expectations loads while the first queries run
     experiment = config.experiment(experiment_id)
     metrics = config.metrics_of(experiment)
     segment_columns(experiment, config.source)
@@ -428,7 +436,31 @@ def analyze(
     columns = list(dict.fromkeys(c for metric in metrics for c in metric.columns))
     available = set(queries.mart_columns(warehouse, queries.USER_METRICS))
     checked = [column for column in COUNT_COLUMNS if column in available]
-    validation = validate_experiment(warehouse, experiment_id, declared, checked)
+    pairs = [
+        pair
+        for metric in metrics
+        if metric.kind != "quantile"
+        for pair in combinations(metric.columns, 2)
+    ]
+    balance_columns = [c for c in PRE_PERIOD_COLUMNS if c in available]
+    if aggregate is queries.variant_aggregates:
+        # one scan of the mart: the statistics' moments (and the balance check's pre-period
+        # columns) with the validation suite's per-variant summary; nothing is read from
+        # them before the suite has passed
+        aggregates, summary = queries.variant_aggregates_with_summary(
+            warehouse,
+            experiment_id,
+            list(dict.fromkeys([*columns, *balance_columns])),
+            pairs,
+            summary_expressions(checked),
+        )
+        validation = validate_experiment(
+            warehouse, experiment_id, declared, checked, variants=summary
+        )
+        pre_period: dict[str, Aggregates] | None = aggregates
+    else:
+        validation = validate_experiment(warehouse, experiment_id, declared, checked)
+        aggregates, pre_period = {}, None
     validation.raise_for_failures(experiment_id)
     control = controls[0]
 
@@ -440,13 +472,8 @@ def analyze(
         )
     except ValueError as error:
         raise DataValidationError(f"experiment '{experiment_id}': SRM check: {error}") from None
-    pairs = [
-        pair
-        for metric in metrics
-        if metric.kind != "quantile"
-        for pair in combinations(metric.columns, 2)
-    ]
-    aggregates = aggregate(warehouse, experiment_id, columns, pairs)
+    if pre_period is None:
+        aggregates = aggregate(warehouse, experiment_id, columns, pairs)
     if control not in aggregates:
         raise DataValidationError(
             f"experiment '{experiment_id}' has no users in control '{control}'"
@@ -592,7 +619,7 @@ def analyze(
             )
         )
     primary_metrics = [m for m in metrics if m.name in (experiment.primary, *guardrails)]
-    balance = balance_check(warehouse, experiment, declared)
+    balance = balance_check(warehouse, experiment, declared, pre_period)
     exposure = exposure_section(warehouse, experiment, decided, declared, aggregates, config.source)
     warnings_ = _validity_warnings(balance, stratified, exposure, experiment)
     return Readout(

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -101,8 +103,45 @@ class _Check:
     samples: Callable[[], pd.DataFrame] | None = None
 
 
-def _context():
+def start_import() -> None:
+    """Import great-expectations in a background thread (idempotent). Its import costs seconds
+    of Python, while the readout's first queries spend theirs inside the warehouse (DuckDB
+    releases the GIL), so the two overlap; `_great_expectations` waits for it. A failed
+    background import is not reported here: the foreground import repeats it and raises the
+    same error where it always did."""
+    global _IMPORTING
+    with _IMPORT_LOCK:
+        if _IMPORTING is None and "great_expectations" not in sys.modules:
+            _IMPORTING = threading.Thread(
+                target=_import_quietly, name="import great_expectations", daemon=True
+            )
+            _IMPORTING.start()
+
+
+_IMPORT_LOCK = threading.Lock()
+_IMPORTING: threading.Thread | None = None
+
+
+def _import_quietly() -> None:
+    try:
+        import great_expectations  # noqa: F401
+        from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: F401
+    except BaseException:  # noqa: BLE001 - repeated (and raised) by the foreground import
+        return
+
+
+def _great_expectations():
+    """The great_expectations module, after the background import (if one was started)."""
+    thread = _IMPORTING
+    if thread is not None:
+        thread.join()
     import great_expectations as gx
+
+    return gx
+
+
+def _context():
+    gx = _great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
@@ -111,31 +150,52 @@ def _context():
     return context
 
 
-def summarise(
-    warehouse: Warehouse, experiment_id: str, count_columns: Sequence[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The pushed-down summaries the suite checks: per variant, and for the whole mart."""
-    metrics = warehouse.relation(USER_METRICS)
-    assignments = warehouse.relation(ASSIGNMENTS)
-    param = warehouse.param("experiment_id")
-    minimums = ", ".join(f"min({column}) as min_{column}" for column in count_columns)
+def summary_expressions(count_columns: Sequence[str]) -> dict[str, str]:
+    """The per-variant aggregates the suite checks (name -> SQL over the user mart): users,
+    users with clicks above impressions, and the minimum of every count column. The readout
+    computes them in the same scan as the statistics' moments."""
     above = (
         "sum(case when clicks > impressions then 1 else 0 end)"
         if {"clicks", "impressions"} <= set(count_columns)
         else "0"
     )
-    variants = warehouse.frame(
-        f"select variant, count(*) as users, {above} as clicks_above_impressions"
-        f"{', ' + minimums if minimums else ''} "
-        f"from {metrics} where experiment_id = {param} group by variant",
-        {"experiment_id": experiment_id},
-    )
+    return {
+        "users": "count(*)",
+        "clicks_above_impressions": above,
+        **{f"min_{column}": f"min({column})" for column in count_columns},
+    }
+
+
+def summarise(
+    warehouse: Warehouse,
+    experiment_id: str,
+    count_columns: Sequence[str],
+    variants: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pushed-down summaries the suite checks: per variant (`variants`, when the caller
+    computed summary_expressions already), and for the whole mart."""
+    metrics = warehouse.relation(USER_METRICS)
+    assignments = warehouse.relation(ASSIGNMENTS)
+    param = warehouse.param("experiment_id")
+    if variants is None:
+        selects = ", ".join(
+            f"{sql} as {name}" for name, sql in summary_expressions(count_columns).items()
+        )
+        variants = warehouse.frame(
+            f"select variant, {selects} from {metrics} where experiment_id = {param} "
+            "group by variant",
+            {"experiment_id": experiment_id},
+        )
+    else:
+        variants = variants.copy()
+    # both sides narrowed to the experiment first, then one hash join on user_id: the
+    # correlated `not exists` on (experiment_id, user_id) took seconds on 10M users
     totals = warehouse.frame(
-        f"select count(*) as missing_users from {assignments} as assigned"
-        f" where assigned.experiment_id = {param}"
-        f" and not exists (select 1 from {metrics} as metrics"
-        f" where metrics.experiment_id = assigned.experiment_id"
-        f" and metrics.user_id = assigned.user_id)",
+        f"with assigned as (select user_id from {assignments} where experiment_id = {param}),"
+        f" present as (select user_id from {metrics} where experiment_id = {param})"
+        " select count(*) as missing_users from assigned"
+        " left join present on present.user_id = assigned.user_id"
+        " where present.user_id is null",
         {"experiment_id": experiment_id},
     )
     variants.columns = [str(c).lower() for c in variants.columns]
@@ -191,9 +251,7 @@ def _checks(
     count_columns: Sequence[str],
     tolerance: float,
 ) -> list[_Check]:
-    import great_expectations as gx
-
-    expect = gx.expectations
+    expect = _great_expectations().expectations
     names = [v.variant for v in declared]
     variant_values = {f"variant_{index}": name for index, name in enumerate(names)}
     variant_markers = ", ".join(f"{{{key}}}" for key in variant_values)
@@ -271,15 +329,15 @@ def validate_experiment(
     declared: Sequence[DeclaredVariant],
     count_columns: Sequence[str],
     clicks_above_impressions_tolerance: float = 0.01,
+    variants: pd.DataFrame | None = None,
 ) -> ValidationReport:
     """The read-time suite: variant declared, exactly one control, counts non-negative, every
     assigned user present (errors); clicks not above impressions beyond a tolerance (warning).
     The grain, the non-null variant and "exactly the assigned users" are dbt data tests (see
     the module docstring). Runs on pushed-down summaries, so its cost does not grow with users
-    on the Python side."""
-    import great_expectations as gx
-
-    variants, totals = summarise(warehouse, experiment_id, count_columns)
+    on the Python side. `variants`: the per-variant summary (summary_expressions), when the
+    caller computed it in its own scan of the mart."""
+    variants, totals = summarise(warehouse, experiment_id, count_columns, variants)
     frames = {
         "variants": variants,
         "totals": totals,
@@ -294,6 +352,7 @@ def validate_experiment(
         warehouse, experiment_id, declared, count_columns, clicks_above_impressions_tolerance
     )
     context = _context()
+    gx = _great_expectations()
     outcomes = []
     for name, frame in frames.items():
         mine = [check for check in checks if check.frame == name]

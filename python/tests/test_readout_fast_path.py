@@ -1,0 +1,168 @@
+"""The readout's fast path: one scan of the user mart feeds both the statistics and the
+validation suite, and great-expectations is imported in a background thread while the first
+queries run. Neither may change a result or an error."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+
+from metricbook.readout import queries
+from metricbook.readout.config import load_config
+from metricbook.readout.readout import COUNT_COLUMNS, PRE_PERIOD_COLUMNS, analyze
+from metricbook.readout.validation import summarise, summary_expressions
+from metricbook.warehouse.connection import DuckDBWarehouse
+
+EXPERIMENT = "exp_home_feed_ranking_v2"
+PYTHON_DIR = Path(__file__).resolve().parents[1]
+
+# Imports great-expectations through a finder that refuses it, recording which thread asked;
+# then runs what argv[1] names. A script file, not `python -c`: under -c, pyspark (which
+# great-expectations imports when it is installed) takes the process for a doctest run and
+# exits 0 on import.
+BLOCKED_IMPORT = """
+import importlib.abc, sys, threading
+
+asked = []
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "great_expectations" or name.startswith("great_expectations."):
+            asked.append(threading.current_thread().name)
+            raise ImportError("great_expectations is broken in this test")
+        return None
+
+sys.meta_path.insert(0, Refuse())
+if sys.argv[1] == "validation":
+    from metricbook.readout import validation
+
+    validation.start_import()
+    try:
+        validation._great_expectations()
+    except ImportError as error:
+        print("raised:", error)
+    print("asked by:", ",".join(asked))
+else:
+    from metricbook import cli
+
+    code = cli.main(sys.argv[2:])
+    print("asked by:", ",".join(asked))
+    sys.exit(code)
+"""
+
+
+def _blocked(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
+    script = tmp_path / "blocked_import.py"
+    script.write_text(BLOCKED_IMPORT)
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PYTHON_DIR), **(env or {})},
+        timeout=120,
+    )
+
+
+def test_a_failed_background_import_is_raised_by_the_foreground_one(tmp_path: Path) -> None:
+    done = _blocked(tmp_path, "validation")
+    assert done.returncode == 0, done.stderr
+    assert "raised: great_expectations is broken in this test" in done.stdout
+    # tried first in the background thread, then again (and raised) in the foreground
+    asked = done.stdout.split("asked by: ")[1].splitlines()[0].split(",")
+    assert asked[0] == "import great_expectations" and "MainThread" in asked
+
+
+def _same(actual, expected) -> bool:
+    if isinstance(expected, float) and isinstance(actual, float):
+        if math.isnan(expected):
+            return math.isnan(actual)
+        return math.isclose(actual, expected, rel_tol=1e-12, abs_tol=1e-15)
+    if isinstance(expected, dict):
+        return expected.keys() == actual.keys() and all(
+            _same(actual[key], expected[key]) for key in expected
+        )
+    if isinstance(expected, list | tuple):
+        return len(actual) == len(expected) and all(
+            _same(a, e) for a, e in zip(actual, expected, strict=True)
+        )
+    return actual == expected
+
+
+@pytest.fixture(scope="module")
+def warehouse(seeds_db: Path):
+    handle = DuckDBWarehouse(seeds_db)
+    yield handle
+    handle.close()
+
+
+def test_one_scan_equals_the_separate_aggregate_and_summary_queries(warehouse) -> None:
+    config = load_config()
+    metrics = config.metrics_of(config.experiment(EXPERIMENT))
+    columns = list(dict.fromkeys(c for m in metrics for c in m.columns))
+    pairs = [p for m in metrics if m.kind != "quantile" for p in combinations(m.columns, 2)]
+    counts = list(COUNT_COLUMNS)
+    folded, summary = queries.variant_aggregates_with_summary(
+        warehouse,
+        EXPERIMENT,
+        [*columns, *PRE_PERIOD_COLUMNS],
+        pairs,
+        summary_expressions(counts),
+    )
+    separate = queries.variant_aggregates(warehouse, EXPERIMENT, columns, pairs)
+    pre_period = queries.variant_aggregates(warehouse, EXPERIMENT, PRE_PERIOD_COLUMNS, [])
+    assert folded.keys() == separate.keys() == pre_period.keys()
+    for variant, aggregates in folded.items():
+        assert aggregates.count == separate[variant].count
+        for column in columns:
+            assert _same(aggregates.mean_of(column), separate[variant].mean_of(column))
+            assert _same(aggregates.var_of(column), separate[variant].var_of(column))
+        for left, right in pairs:
+            assert _same(aggregates.cov_of(left, right), separate[variant].cov_of(left, right))
+        for column in PRE_PERIOD_COLUMNS:
+            assert _same(aggregates.var_of(column), pre_period[variant].var_of(column))
+
+    own, _ = summarise(warehouse, EXPERIMENT, counts)
+    given, _ = summarise(warehouse, EXPERIMENT, counts, summary)
+    by_variant = lambda frame: {  # noqa: E731
+        row["variant"]: row for row in frame.to_dict("records")
+    }
+    assert list(own.columns) == list(given.columns)
+    assert _same(by_variant(given), by_variant(own))
+    assert list(own.dtypes) == list(given.dtypes)
+
+
+def test_readout_from_one_scan_equals_the_readout_from_separate_queries(warehouse) -> None:
+    """`aggregate=` anything but queries.variant_aggregates takes the path with separate
+    queries (the benchmark's pandas mode): the readouts agree to the last few bits."""
+    config = load_config()
+    folded = analyze(warehouse, config, EXPERIMENT).to_dict()
+
+    def separate(*args, **kwargs):
+        return queries.variant_aggregates(*args, **kwargs)
+
+    assert _same(analyze(warehouse, config, EXPERIMENT, aggregate=separate).to_dict(), folded)
+
+
+def test_a_broken_great_expectations_is_one_line_from_analyze(
+    tmp_path: Path, seeds_db: Path
+) -> None:
+    done = _blocked(
+        tmp_path,
+        "cli",
+        "analyze",
+        "--experiment",
+        EXPERIMENT,
+        env={"METRICBOOK_DUCKDB_PATH": str(seeds_db)},
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("metricbook: internal error: ImportError: great_expectations is")
+    assert "Traceback" not in done.stderr
+    assert "asked by: import great_expectations" in done.stdout
