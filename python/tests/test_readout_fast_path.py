@@ -166,3 +166,38 @@ def test_a_broken_great_expectations_is_one_line_from_analyze(
     assert lines[0].startswith("metricbook: internal error: ImportError: great_expectations is")
     assert "Traceback" not in done.stderr
     assert "asked by: import great_expectations" in done.stdout
+
+
+def test_cumulative_view_in_one_pass_equals_each_days_totals(seeds_db: Path) -> None:
+    """cumulative_active_aggregates sums changes of running totals in one pass; the reference
+    recomputes every active-so-far user's totals for each day of the daily mart in pandas."""
+    import duckdb
+
+    columns, pairs = ["clicks", "impressions", "saves"], [("clicks", "impressions")]
+    result = queries.cumulative_active_aggregates(
+        DuckDBWarehouse(seeds_db), EXPERIMENT, columns, pairs
+    )
+    with duckdb.connect(str(seeds_db), read_only=True) as con:
+        daily = con.sql(
+            "select d.* from fct_experiment_user_daily_metrics as d inner join "
+            "fct_experiment_user_metrics as m using (experiment_id, user_id) "
+            f"where d.experiment_id = '{EXPERIMENT}'"
+        ).df()
+        days = con.sql(
+            "select distinct metric_date from fct_experiment_user_daily_metrics "
+            f"where experiment_id = '{EXPERIMENT}' order by 1"
+        ).df()["metric_date"]
+    expected = 0
+    for day in days:
+        totals = daily[daily["metric_date"] <= day].groupby(["variant", "user_id"])[columns].sum()
+        for variant, users in totals.astype(float).groupby(level="variant"):
+            expected += 1
+            got = result[(variant, queries._key_text(day))]
+            assert got.count == len(users)
+            for column in columns:
+                assert got.mean[column] == pytest.approx(users[column].mean(), rel=1e-12)
+                assert got.var[column] == pytest.approx(users[column].var(ddof=1), rel=1e-9)
+            assert got.cov[pairs[0]] == pytest.approx(
+                users["clicks"].cov(users["impressions"]), rel=1e-9
+            )
+    assert expected == len(result) > 10

@@ -355,36 +355,110 @@ def _assigned_daily(warehouse: Warehouse) -> str:
     )
 
 
+def _spread(n: int, sum_xy: float, sum_x: float, sum_y: float) -> float:
+    """The sample covariance (variance when x is y) of n values from their sums."""
+    return math.nan if n < 2 else (sum_xy - sum_x * sum_y / n) / (n - 1)
+
+
 def cumulative_active_aggregates(
     warehouse: Warehouse,
     experiment_id: str,
     columns: Sequence[str],
     pairs: Sequence[tuple[str, str]],
 ) -> dict[Key, Aggregates]:
-    """Per (variant, calendar day d): moments of each active-so-far user's totals over the days
-    up to d (the experiment as it read on day d). Zero users are pooled in by the caller."""
+    """Per (variant, calendar day d of the daily mart): moments of each active-so-far user's
+    totals over the days up to d (the experiment as it read on day d). Zero users are pooled in
+    by the caller.
+
+    One pass over the daily rows, not a join of every row to every later day (rows × days):
+    a user's running total t changes only on the user's active days, so the sums over users
+    of t, t² and t·t' change there too, by t - t_prev, t² - t_prev², t·t' - t_prev·t'_prev
+    (a user enters on its first active day with t itself). The engine sums those changes per
+    (variant, day); here they are accumulated over the days. Totals are shifted by c, each
+    column's mean over the user mart, so (Q - S²/n) / (n - 1) does not cancel away its
+    digits; the mean is c + S / n."""
     check_columns(warehouse, [*columns, "metric_date"], DAILY)
     columns = list(dict.fromkeys(columns))
-    relation = warehouse.relation(DAILY)
-    sums = ", ".join(f"sum(daily.{column}) as {column}" for column in columns)
-    from_sql = (
-        f"(select daily.variant, days.metric_date as through_date, daily.user_id, {sums} "
-        f"from {_assigned_daily(warehouse)} inner join "
-        f"(select distinct metric_date from {relation} "
-        f"where experiment_id = {warehouse.param('experiment_id')}) as days "
-        "on daily.metric_date <= days.metric_date "
-        f"where daily.experiment_id = {warehouse.param('experiment_id')} "
-        "group by daily.variant, days.metric_date, daily.user_id) as totals"
+    double = DOUBLE[warehouse.dialect]
+    param = warehouse.param("experiment_id")
+    pairs = list(pairs)
+    index = {column: i for i, column in enumerate(columns)}
+    order = "partition by daily.user_id order by daily.metric_date"
+    running = ", ".join(
+        f"cast(daily.{column} as {double}) as x{i}, sum(cast(daily.{column} as {double})) over "
+        f"({order} rows between unbounded preceding and current row) - shift.c{i} as t{i}"
+        for i, column in enumerate(columns)
     )
-    return _moments(
-        warehouse,
-        from_sql,
-        "1 = 1",
-        {"experiment_id": experiment_id},
-        {column: column for column in columns},
-        list(pairs),
-        ["variant", "through_date"],
+    user_metrics = warehouse.relation(USER_METRICS)
+    shifts = ", ".join(
+        f"avg(cast({column} as {double})) as c{i}" for i, column in enumerate(columns)
     )
+
+    def change(left: int, right: int) -> str:
+        # t·t' now minus before (t - x)·(t' - x'); a user's first day brings t·t' itself
+        return (
+            f"sum(case when r = 1 then t{left} * t{right} else t{left} * t{right} "
+            f"- (t{left} - x{left}) * (t{right} - x{right}) end)"
+        )
+
+    changes = [
+        "sum(case when r = 1 then 1 else 0 end) as n",
+        *(f"sum(case when r = 1 then t{i} else x{i} end) as s{i}" for i in range(len(columns))),
+        *(f"{change(i, i)} as q{i}" for i in range(len(columns))),
+        *(f"{change(index[left], index[right])} as x{j}" for j, (left, right) in enumerate(pairs)),
+        *(f"max(c{i}) as c{i}" for i in range(len(columns))),
+    ]
+    assigned, where = _assigned_daily(warehouse), f"daily.experiment_id = {param}"
+    sql = (
+        f"with shift as (select {shifts} from {user_metrics} where experiment_id = {param}), "
+        f"running as (select daily.variant, daily.metric_date, {running}, "
+        f"row_number() over ({order}) as r, "
+        + ", ".join(f"shift.c{i}" for i in range(len(columns)))
+        + f" from {assigned} cross join shift where {where}) "
+        f"select variant as k0, metric_date as k1, {', '.join(changes)} "
+        "from running group by variant, metric_date"
+    )
+    params = {"experiment_id": experiment_id}
+    frame = warehouse.frame(sql, params)
+    frame.columns = [str(column).lower() for column in frame.columns]
+    days = warehouse.frame(
+        f"select distinct metric_date as d from {warehouse.relation(DAILY)} "
+        f"where experiment_id = {param}",
+        params,
+    )
+    days.columns = [str(column).lower() for column in days.columns]
+    calendar = sorted(days["d"].dropna().tolist())
+    result: dict[Key, Aggregates] = {}
+    for variant, group in frame.groupby("k0", dropna=False):
+        by_day = {row["k1"]: row for row in group.to_dict("records")}
+        n, total = 0, [0.0] * len(columns)
+        squares, products = [0.0] * len(columns), [0.0] * len(pairs)
+        shift = [_to_float(group[f"c{i}"].iloc[0]) for i in range(len(columns))]
+        for day in calendar:
+            row = by_day.get(day)
+            if row is not None:
+                n += int(row["n"])
+                for i in range(len(columns)):
+                    total[i] += _to_float(row[f"s{i}"])
+                    squares[i] += _to_float(row[f"q{i}"])
+                for j in range(len(pairs)):
+                    products[j] += _to_float(row[f"x{j}"])
+            if n == 0:
+                continue
+
+            result[(_key_text(variant), _key_text(day))] = Aggregates(
+                count=n,
+                mean={c: shift[index[c]] + total[index[c]] / n for c in columns},
+                var={
+                    c: max(0.0, _spread(n, squares[index[c]], total[index[c]], total[index[c]]))
+                    for c in columns
+                },
+                cov={
+                    (left, right): _spread(n, products[j], total[index[left]], total[index[right]])
+                    for j, (left, right) in enumerate(pairs)
+                },
+            )
+    return result
 
 
 def window_aggregates(

@@ -142,6 +142,30 @@ def experiment_mart(users: int, database: Path) -> None:
             create or replace table fct_experiment_assignments as
             select experiment_id, user_id, variant, first_assigned_at
             from fct_experiment_user_metrics;
+            -- the marts every readout reads beside the user mart: position CTR, exposures (none
+            -- declared: the bench experiment names no surface) and the daily mart, one row per
+            -- active day of each user (its active_days first days, the counts spread evenly)
+            create or replace table fct_experiment_position_ctr as
+            select '{BENCH_EXPERIMENT}' as experiment_id, variant, 'home_feed' as surface,
+                cast(p as integer) as feed_position, cast(1000000 // p as bigint) as impressions,
+                cast(120000 // p * case when variant = 'control' then 1 else 1.05 end as bigint)
+                    as clicks,
+                cast(100000 // p as bigint) as users
+            from (values ('control'), ('treatment')) as v(variant), range(1, 11) as r(p);
+            create or replace table fct_experiment_exposures (experiment_id varchar,
+                user_id varchar, surface varchar, variant varchar, first_exposed_at timestamp,
+                impressions bigint);
+            create or replace table fct_experiment_user_daily_metrics as
+            select m.experiment_id, m.user_id, cast(date '2024-03-01' + cast(d.k as integer) as date) as metric_date,
+                m.variant, date '2024-03-01' as first_assigned_date,
+                cast(d.k as integer) as days_since_assignment,
+                cast(m.impressions // m.active_days as bigint) as impressions,
+                cast(m.clicks // m.active_days as bigint) as clicks,
+                cast(m.saves // m.active_days as bigint) as saves,
+                cast(m.hides // m.active_days as bigint) as hides, cast(1 as bigint) as active_days,
+                cast(m.revenue_usd / m.active_days as decimal(38, 2)) as revenue_usd
+            from fct_experiment_user_metrics as m
+            inner join range(14) as d(k) on d.k < m.active_days;
             """
         )
 
