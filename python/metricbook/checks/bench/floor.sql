@@ -19,8 +19,9 @@ create or replace temp macro plausible(ts) as
     case when ts between timestamp '2000-01-01' and timestamp '{ceiling}' then ts end;
 create or replace temp macro clean(text_value) as nullif(trim(text_value), '');
 
--- events: the valid deliveries, then the earliest of each event_id (ties: every other column)
-create or replace temp table valid_events as
+-- events: the valid deliveries, the earliest of each event_id (ties: every other column), then
+-- the checks across a request; one statement, so only the marts' columns are ever stored
+create or replace temp table events as
 with cleaned as (
     select clean(event_id) as event_id, clean(user_id) as user_id, clean(pin_id) as pin_id,
         clean(request_id) as request_id, clean(event_type) as event_type,
@@ -45,24 +46,24 @@ valid as (
         and (event_type <> 'impression' or position_text is not null)
 ),
 -- only an event_id delivered twice needs a sort; a lone delivery is its own winner
-copies as (select event_id from valid group by event_id having count(*) > 1)
-select event_id, user_id, pin_id, request_id, event_type, surface, feed_position, event_at
-from valid
-where event_id not in (select event_id from copies)
-union all
-select event_id, user_id, pin_id, request_id, event_type, surface, feed_position, event_at
-from valid
-where event_id in (select event_id from copies)
-qualify row_number() over (
-    partition by event_id
-    order by event_at, event_at_text, user_id, pin_id nulls last, request_id nulls last,
-        event_type, surface, position_text nulls last
-) = 1;
-
+copies as (select event_id from valid group by event_id having count(*) > 1),
+winners as (
+    select event_id, user_id, pin_id, request_id, event_type, surface, feed_position, event_at
+    from valid
+    where event_id not in (select event_id from copies)
+    union all
+    select event_id, user_id, pin_id, request_id, event_type, surface, feed_position, event_at
+    from valid
+    where event_id in (select event_id from copies)
+    qualify row_number() over (
+        partition by event_id
+        order by event_at, event_at_text, user_id, pin_id nulls last, request_id nulls last,
+            event_type, surface, position_text nulls last
+    ) = 1
+),
 -- a request is staged whole or not at all: one user and surface, no position or pin twice;
 -- an engagement needs its impression. Hash aggregates and joins, not windows.
-create or replace temp table events as
-with impressions as (select * from valid_events where event_type = 'impression'),
+impressions as (select * from winners where event_type = 'impression'),
 requests as (
     select request_id,
         min(user_id) <> max(user_id) or min(surface) <> max(surface)
@@ -72,9 +73,8 @@ requests as (
     group by request_id
 ),
 items as (select request_id, pin_id, user_id, true as is_shown from impressions group by all)
-select e.event_id, e.user_id, e.pin_id, e.event_type, e.event_at,
-    cast(e.event_at as date) as event_date
-from valid_events as e
+select e.user_id, e.pin_id, e.event_type, e.event_at, cast(e.event_at as date) as event_date
+from winners as e
 left join requests as r on e.request_id = r.request_id
 left join items as i
     on e.request_id = i.request_id and e.pin_id = i.pin_id and e.user_id = i.user_id

@@ -35,9 +35,13 @@ def floor(data_dir: Path, database: Path) -> None:
     )
     profile = []
     with duckdb.connect(str(database)) as con:
-        # every statement of floor.sql ends with ';' at the end of a line
-        for statement in re.split(r";\s*\n", script):
-            code = [line for line in statement.splitlines() if line.strip()[:2] not in ("", "--")]
+        # every statement of floor.sql ends with ';' at the end of a line (comments dropped
+        # first: a comment may end with one too)
+        code_only = "\n".join(
+            line for line in script.splitlines() if not line.lstrip().startswith("--")
+        )
+        for statement in re.split(r";\s*\n", code_only):
+            code = [line for line in statement.splitlines() if line.strip()]
             if not code:
                 continue
             started = time.perf_counter()
@@ -156,7 +160,8 @@ def experiment_mart(users: int, database: Path) -> None:
                 user_id varchar, surface varchar, variant varchar, first_exposed_at timestamp,
                 impressions bigint);
             create or replace table fct_experiment_user_daily_metrics as
-            select m.experiment_id, m.user_id, cast(date '2024-03-01' + cast(d.k as integer) as date) as metric_date,
+            select m.experiment_id, m.user_id,
+                cast(date '2024-03-01' + cast(d.k as integer) as date) as metric_date,
                 m.variant, date '2024-03-01' as first_assigned_date,
                 cast(d.k as integer) as days_since_assignment,
                 cast(m.impressions // m.active_days as bigint) as impressions,
