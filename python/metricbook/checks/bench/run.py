@@ -169,16 +169,19 @@ def _point_at(link: Path, data: Path) -> None:
     link.symlink_to(data.resolve(), target_is_directory=True)
 
 
+def slowest(rows: list[dict], name: str, seconds: str, top: int) -> list[dict]:
+    """The `top` rows by `seconds`, as {"node": row[name], "seconds": ...}."""
+    timed = sorted(rows, key=lambda row: row[seconds], reverse=True)[:top]
+    return [{"node": row[name], "seconds": round(row[seconds], 2)} for row in timed]
+
+
 def slowest_nodes(target_path: Path, top: int = 8) -> list[dict]:
-    """The `top` nodes of the last dbt invocation by execution time (run_results.json)."""
+    """The `top` nodes of the last dbt invocation by execution time (run_results.json); a
+    node is named by the third part of its unique_id (model.metricbook.NAME, test.metricbook.
+    NAME.hash)."""
     results = json.loads((target_path / "run_results.json").read_text())["results"]
-    timed = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:top]
-    return [
-        {"node": r["unique_id"].split(".", 2)[-1].rsplit(".", 1)[0] if r["unique_id"].startswith(
-            "test.") else r["unique_id"].rsplit(".", 1)[-1],
-         "kind": r["unique_id"].split(".", 1)[0], "seconds": round(r["execution_time"], 2)}
-        for r in timed
-    ]  # fmt: skip
+    named = [{**r, "name": r["unique_id"].split(".")[2]} for r in results]
+    return slowest(named, "name", "execution_time", top)
 
 
 CORE_SELECTION = ["--select", *(f"+{table}" for table, _, _ in FLOOR_CHECKS)]
@@ -214,10 +217,7 @@ def bench_size(label: str, out: Path, with_pandas: bool, progress: Progress) -> 
     )
     result["floor_differences"] = floor_matches(floor_db, database)
     statements = json.loads(floor_db.with_suffix(".profile.json").read_text())
-    result["slowest_floor_statements"] = [
-        {"node": s["statement"], "seconds": round(s["seconds"], 2)}
-        for s in sorted(statements, key=lambda s: s["seconds"], reverse=True)[:4]
-    ]
+    result["slowest_floor_statements"] = slowest(statements, "statement", "seconds", 4)
     if with_pandas:
         progress.step(label, "pandas")
         result["pandas"] = measure(
