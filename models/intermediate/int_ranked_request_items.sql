@@ -89,7 +89,7 @@ logged_ranks as (
         'logged' as model_id,
         request_id,
         pin_id,
-        row_number() over (partition by request_id order by feed_position) as item_rank,
+        {{ served_item_rank() }} as item_rank,
         relevance,
         is_clicked,
         -- the served order has no score (a NULL double: safe_divide casts)

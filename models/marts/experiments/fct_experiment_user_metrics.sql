@@ -72,8 +72,8 @@ request_items as (
 request_ndcg as (
 
     -- NDCG@10 of each served request (NULL when nothing in it was relevant)
-    select * from {{ ref('int_request_ranking_metrics') }}
-    where model_id = 'logged' and k = 10
+    select * from {{ ref('int_logged_request_ranking_metrics') }}
+    where k = 10
 
 ),
 

@@ -1,14 +1,14 @@
 -- Ranking quality of every served feed request, in the order it was served (feed position
 -- ascending), at each cutoff k of var ranking_cutoffs. The metrics come from
--- int_request_ranking_metrics (model 'logged'), the same SQL that scores the candidate models
--- in fct_ranker_offline_eval, so the served order and a candidate are judged by one definition.
+-- int_logged_request_ranking_metrics, the same SQL (macro request_ranking_metrics) that scores
+-- the candidate models in fct_ranker_offline_eval, so the served order and a candidate are
+-- judged by one definition.
 
 with
 
 metrics as (
 
-    select * from {{ ref('int_request_ranking_metrics') }}
-    where model_id = 'logged'
+    select * from {{ ref('int_logged_request_ranking_metrics') }}
 
 ),
 
