@@ -8,21 +8,13 @@
 
 {{ config(store_failures=true) }}
 
-{#- the daily columns as the daily mart's YAML flags them (parsing has no graph: one stands in) -#}
-{%- set daily_columns = [] if execute else ['impressions'] %}
-{%- for node in (graph.nodes.values() if execute else [])
-    if node.resource_type == 'model' and node.name == 'fct_experiment_user_daily_metrics' %}
-{%- for column in node.columns.values() %}
-{%- if (column.get('config', {}).get('meta', {}) or column.get('meta', {})).get('daily') is true %}
-{%- do daily_columns.append(column.name) %}
-{%- endif %}
+{#- the daily columns as the daily mart's YAML flags them -#}
+{%- set daily_columns = [] %}
+{%- for column, flag in column_meta_values(
+    'fct_experiment_user_daily_metrics', 'daily', [['impressions', true]]
+) if flag is true %}
+{%- do daily_columns.append(column) %}
 {%- endfor %}
-{%- endfor %}
-{%- if not daily_columns %}
-{{ exceptions.raise_compiler_error(
-    "fct_experiment_user_daily_metrics declares no column with meta: {daily: true}"
-) }}
-{%- endif %}
 
 with
 

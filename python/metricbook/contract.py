@@ -17,7 +17,8 @@ of the mart YAML's `&text` / `&utc_timestamp` anchors).
 A column counts towards validation's never-negative and minimum checks when its YAML says so:
 `config: {meta: {count: true}}` on the column (dbt 1.10 moved column `meta` under `config`; a
 bare `meta:` is read too). The metrics `metricbook causal` may analyse are fct_launch_panel's
-columns flagged `meta: {panel_metric: true}`.
+columns flagged `meta: {panel_metric: true}`. The daily mart's running totals name their
+column in `meta: {to_date_of: <column>}`.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ RAW_SOURCES = "models/staging/_raw__sources.yml"
 MARTS_GLOB = "models/marts/*/_*__models.yml"
 EXPOSURES = "models/exposures.yml"
 ANALYZE_EXPOSURE = "metricbook_analyze"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _REF = re.compile(r"""^\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*$""")
 
 
 def _load(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        document = yaml.safe_load(handle)
+        # libyaml's loader where PyYAML has it: the mart YAML is read on every readout
+        document = yaml.load(handle, Loader=_LOADER)  # noqa: S506 - a safe loader
     assert isinstance(document, dict), f"{path} is not a dbt properties file"
     return document
 
@@ -102,6 +105,17 @@ def flagged_columns(model: str, flag: str, project_dir: Path = REPO_ROOT) -> lis
     """The mart's columns whose YAML says `config: {meta: {<flag>: true}}`, in declared order."""
     columns = _model(model, project_dir).get("columns") or []
     return [column["name"] for column in columns if _meta(column).get(flag) is True]
+
+
+def to_date_columns(model: str, project_dir: Path = REPO_ROOT) -> dict[str, str]:
+    """The mart's running totals: column -> its `<column>_to_date`, the columns whose YAML
+    says `config: {meta: {to_date_of: <column>}}`."""
+    columns = _model(model, project_dir).get("columns") or []
+    return {
+        str(_meta(column)["to_date_of"]): column["name"]
+        for column in columns
+        if _meta(column).get("to_date_of")
+    }
 
 
 def count_columns(model: str, project_dir: Path = REPO_ROOT) -> list[str]:

@@ -19,6 +19,9 @@ from metricbook.warehouse.dbt_runner import REPO_ROOT, run_dbt
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile("explore" if os.environ.get("METRICBOOK_HYPOTHESIS_RANDOM") else "repeatable")
+# No validation cache under test (every readout runs its great-expectations suite, and
+# nothing is written to the home directory); the cache's own tests set a directory.
+os.environ["METRICBOOK_CACHE_DIR"] = ""
 
 PROJECT_FILES = [
     "dbt_project.yml",

@@ -186,12 +186,13 @@ def test_missing_assigned_user_fails_validation(scratch_db: Path) -> None:
 
 
 def test_sample_ratio_mismatch_makes_the_readout_untrustworthy(scratch_db: Path) -> None:
-    # drop 60 treatment users from both marts: consistent data, but a broken 50/50 split
+    # drop 60 treatment users from every mart: consistent data, but a broken 50/50 split
     with duckdb.connect(str(scratch_db)) as con:
         dropped = (
             "select user_id from fct_experiment_assignments where variant = 'treatment' "
             "order by user_id limit 60"
         )
+        con.execute(f"delete from fct_experiment_user_daily_metrics where user_id in ({dropped})")
         con.execute(f"delete from fct_experiment_user_metrics where user_id in ({dropped})")
         con.execute(f"delete from fct_experiment_assignments where user_id in ({dropped})")
     handle = DuckDBWarehouse(scratch_db)

@@ -351,6 +351,40 @@ def test_one_stratum_or_segment_is_a_note_not_a_crash(seeds_db: Path, tmp_path: 
     assert math.isfinite(_primary(readout).p_value)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        # a day of a user the user mart does not hold (read without a join, so it must be caught)
+        "insert into main.fct_experiment_user_daily_metrics select experiment_id, "
+        "'u_not_in_the_user_mart' as user_id, * exclude (experiment_id, user_id) "
+        "from main.fct_experiment_user_daily_metrics where experiment_id = '{e}' limit 1",
+        # one click more on one day: the daily mart of another build
+        "update main.fct_experiment_user_daily_metrics set clicks = clicks + 1 "
+        "where (experiment_id, user_id, metric_date) in (select experiment_id, user_id, "
+        "metric_date from main.fct_experiment_user_daily_metrics where experiment_id = '{e}' "
+        "limit 1)",
+    ],
+    ids=["foreign-user", "one-more-click"],
+)
+def test_a_daily_mart_that_does_not_add_up_is_one_line_exit_3(
+    monkeypatch, capsys, seeds_db: Path, tmp_path: Path, change: str
+) -> None:
+    import shutil
+
+    import duckdb
+
+    copy = tmp_path / "daily.duckdb"
+    shutil.copy(seeds_db, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(change.format(e=EXPERIMENT))
+    monkeypatch.setenv("METRICBOOK_DUCKDB_PATH", str(copy))
+    code = cli.main(["analyze", "--experiment", EXPERIMENT, "--allow-stale"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert err.count("\n") == 1, err
+    assert "fct_experiment_user_daily_metrics" in err and "rebuild both" in err
+
+
 def test_a_surface_nobody_was_exposed_on_is_a_config_error(
     monkeypatch, capsys, seeds_db: Path, tmp_path: Path
 ) -> None:

@@ -112,7 +112,7 @@ def test_one_scan_equals_the_separate_aggregate_and_summary_queries(warehouse) -
         EXPERIMENT,
         [*columns, *PRE_PERIOD_COLUMNS],
         pairs,
-        summary_expressions(counts),
+        summary_expressions(counts, warehouse.dialect),
     )
     separate = queries.variant_aggregates(warehouse, EXPERIMENT, columns, pairs)
     pre_period = queries.variant_aggregates(warehouse, EXPERIMENT, PRE_PERIOD_COLUMNS, [])
@@ -201,3 +201,110 @@ def test_cumulative_view_in_one_pass_equals_each_days_totals(seeds_db: Path) -> 
                 users["clicks"].cov(users["impressions"]), rel=1e-9
             )
     assert expected == len(result) > 10
+
+
+def test_missing_users_come_from_fingerprints_and_the_join_only_when_they_differ(
+    seeds_db: Path, tmp_path: Path
+) -> None:
+    """The same users: counted missing 0 by the fingerprint alone, no join issued. One
+    assigned user swapped for another in the user mart (the same count, so a count check
+    passes): the fingerprints differ and the join counts the one missing user."""
+    import shutil
+
+    import duckdb
+
+    class Recording(DuckDBWarehouse):
+        issued: list[str] = []
+
+        def frame(self, sql, params=None):
+            self.issued.append(sql)
+            return super().frame(sql, params)
+
+    def missing(database: Path) -> tuple[int, bool]:
+        Recording.issued = []
+        handle = Recording(database)
+        try:
+            _, totals = summarise(handle, EXPERIMENT, list(COUNT_COLUMNS))
+        finally:
+            handle.close()
+        joined = any("left join" in sql for sql in Recording.issued)
+        return int(totals["missing_users"].iloc[0]), joined
+
+    assert missing(seeds_db) == (0, False)
+    copy = tmp_path / "swapped.duckdb"
+    shutil.copy(seeds_db, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(
+            "update main.fct_experiment_user_metrics set user_id = 'u_never_assigned' "
+            "where experiment_id = ? and user_id = (select min(user_id) from "
+            "main.fct_experiment_user_metrics where experiment_id = ?)",
+            [EXPERIMENT, EXPERIMENT],
+        )
+    assert missing(copy) == (1, True)
+
+
+def _analyze_json(tmp_path: Path, database: Path, cache: Path, blocked: bool = False):
+    env = {"METRICBOOK_DUCKDB_PATH": str(database), "METRICBOOK_CACHE_DIR": str(cache)}
+    args = ("cli", "analyze", "--experiment", EXPERIMENT, "--format", "json")
+    if blocked:
+        return _blocked(tmp_path, *args, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "metricbook.cli", *args[1:]],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PYTHON_DIR), **env},
+        timeout=300,
+    )
+
+
+def test_a_passing_validation_is_kept_and_reused_without_great_expectations(
+    seeds_db: Path, tmp_path: Path
+) -> None:
+    """The second readout of unchanged data reads the kept result: great-expectations is not
+    even imported (it is blocked, and nothing asks for it), and the readout is the same."""
+    import json
+
+    cache = tmp_path / "cache"
+    first = _analyze_json(tmp_path, seeds_db, cache)
+    assert first.returncode == 0, first.stderr
+    assert len(list(cache.glob("validation-*.json"))) == 1
+    second = _analyze_json(tmp_path, seeds_db, cache, blocked=True)
+    assert second.returncode == 0, second.stderr
+    readout = second.stdout.split("asked by:")[0]
+    assert json.loads(readout) == json.loads(first.stdout)
+    assert second.stdout.split("asked by:")[1].strip() == ""
+
+
+def test_changed_data_a_corrupt_entry_or_a_failure_run_the_suite_again(
+    seeds_db: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import duckdb
+
+    cache = tmp_path / "cache"
+    assert _analyze_json(tmp_path, seeds_db, cache).returncode == 0
+    (entry,) = cache.glob("validation-*.json")
+    # a corrupt entry is no entry: the suite runs (and asks for great-expectations)
+    entry.write_text("{not json")
+    corrupt = _analyze_json(tmp_path, seeds_db, cache, blocked=True)
+    assert corrupt.returncode == 1 and "great_expectations is broken" in corrupt.stderr
+    # other data: another key, the suite runs; a failed suite is never kept
+    copy = tmp_path / "negative.duckdb"
+    shutil.copy(seeds_db, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(
+            "update main.fct_experiment_user_metrics set clicks = -3 where user_id = 'u0002'"
+        )
+    for _ in range(2):
+        failed = _analyze_json(tmp_path, copy, cache)
+        assert failed.returncode == 3 and "clicks is never negative" in failed.stderr
+    assert list(cache.glob("validation-*.json")) == [entry]
+
+
+def test_an_unwritable_cache_is_no_cache(seeds_db: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    done = _analyze_json(tmp_path, seeds_db, blocker / "cache")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

@@ -743,16 +743,28 @@ def _srm_broken(database: Path) -> None:
     )
     sql(
         database,
+        # from every mart that holds them, as a build with fewer treatment users would
+        f"delete from fct_experiment_user_daily_metrics where user_id in ({dropped})",
         f"delete from fct_experiment_user_metrics where user_id in ({dropped})",
         f"delete from fct_experiment_assignments where user_id in ({dropped})",
     )
 
 
 def _clicks_above_impressions(database: Path) -> None:
+    """20 shown users with one click more than impressions, in the user mart and (on their
+    first day, and in every running total) the daily mart alike, as a build would have them."""
+    damaged = (
+        "select experiment_id, user_id, impressions + 1 - clicks as more from "
+        "fct_experiment_user_metrics where impressions > 0 order by user_id limit 20"
+    )
     sql(
         database,
-        "update fct_experiment_user_metrics set clicks = impressions + 1 where user_id in "
-        "(select user_id from fct_experiment_user_metrics order by user_id limit 20)",
+        "update fct_experiment_user_daily_metrics as d set "
+        "clicks = d.clicks + case when d.user_day_number = 1 then m.more else 0 end, "
+        f"clicks_to_date = d.clicks_to_date + m.more from ({damaged}) as m "
+        "where d.experiment_id = m.experiment_id and d.user_id = m.user_id",
+        "update fct_experiment_user_metrics as u set clicks = u.impressions + 1 "
+        f"from ({damaged}) as m where u.experiment_id = m.experiment_id and u.user_id = m.user_id",
     )
 
 

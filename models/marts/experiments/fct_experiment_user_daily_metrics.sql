@@ -4,6 +4,8 @@
 -- a day without a post-period event or completed transaction has no row (its values are 0).
 -- The window is the user mart's (in_experiment_post_period), so summed over a user's days each
 -- daily column equals the user's total (tests/assert_daily_metrics_sum_to_user_metrics.sql).
+-- Each daily column also has its running total through the day (<column>_to_date, flagged
+-- meta: {to_date_of: <column>}; tests/assert_daily_to_date_columns_are_running_totals.sql).
 
 with
 
@@ -141,7 +143,7 @@ joined as (
 
 ),
 
-final as (
+daily as (
 
     select
         cast(experiment_id as {{ dbt.type_string() }}) as experiment_id,
@@ -159,6 +161,41 @@ final as (
         cast(coalesce(revenue_usd, 0) as decimal(38, 2)) as revenue_usd
 
     from joined
+
+),
+
+final as (
+
+    -- each daily column's running total over the user's days through metric_date, and the
+    -- day's rank among the user's rows: a readout of the experiment as it stood on a day (the
+    -- cumulative view) is then sums over rows, not a window over every row at read time
+    select
+        daily.experiment_id,
+        daily.user_id,
+        daily.metric_date,
+        daily.variant,
+        daily.first_assigned_date,
+        daily.days_since_assignment,
+        daily.impressions,
+        daily.clicks,
+        daily.saves,
+        daily.hides,
+        daily.active_days,
+        daily.revenue_usd,
+        cast(sum(daily.impressions) over user_days as {{ dbt.type_bigint() }}) as impressions_to_date,
+        cast(sum(daily.clicks) over user_days as {{ dbt.type_bigint() }}) as clicks_to_date,
+        cast(sum(daily.saves) over user_days as {{ dbt.type_bigint() }}) as saves_to_date,
+        cast(sum(daily.hides) over user_days as {{ dbt.type_bigint() }}) as hides_to_date,
+        cast(sum(daily.active_days) over user_days as {{ dbt.type_bigint() }}) as active_days_to_date,
+        cast(sum(daily.revenue_usd) over user_days as decimal(38, 2)) as revenue_usd_to_date,
+        cast(row_number() over user_days as integer) as user_day_number
+
+    from daily
+    window user_days as (
+        partition by daily.experiment_id, daily.user_id
+        order by daily.metric_date
+        rows between unbounded preceding and current row
+    )
 
 )
 

@@ -17,6 +17,7 @@ from itertools import combinations
 from typing import Any
 
 from metricbook import contract
+from metricbook.errors import DataValidationError
 from metricbook.readout import queries
 from metricbook.readout.config import ExperimentConfig, Metric
 from metricbook.readout.effects import effect_row, estimate, value_columns, without_covariate
@@ -61,10 +62,45 @@ def _with_inactive(
         rows = active.get(key)
         k = rows.count if rows else 0
         if k > n:  # a day's active users are a subset of its population: a broken build
-            raise AssertionError(f"{key}: {k} active users of a population of {n}")
+            raise DataValidationError(
+                f"{queries.DAILY} has {k} active users in {', '.join(key)} of a population of "
+                f"{n} in {queries.USER_METRICS}: the two marts are from different builds; "
+                "rebuild both (dbt build)"
+            )
         zeros = _zeros(n - k, columns, pairs)
         result[key] = pool(rows, zeros) if rows else zeros
     return result
+
+
+def reconcile(
+    experiment_id: str,
+    active_by_date: Mapping[Key, Aggregates],
+    user_totals: Mapping[str, Aggregates],
+    columns: Sequence[str],
+) -> None:
+    """Every column's total per variant over the daily mart's rows equals the user mart's
+    (the build test assert_daily_metrics_sum_to_user_metrics, checked again here because the
+    views read the daily mart without joining it to the user mart: a day of a user the user
+    mart lacks, or marts from two builds, would move them). Means times counts in doubles:
+    equal to about 1e-12 relative when the marts agree, off by a whole unit when not."""
+    daily: dict[tuple[str, str], float] = {}
+    for (variant, _), aggregates in active_by_date.items():
+        for column in columns:
+            total = aggregates.count * aggregates.mean[column]
+            daily[(variant, column)] = daily.get((variant, column), 0.0) + total
+    variants = set(user_totals) | {variant for variant, _ in daily}
+    for variant in sorted(variants):
+        users = user_totals.get(variant)
+        for column in columns:
+            expected = users.count * users.mean[column] if users and users.count else 0.0
+            got = daily.get((variant, column), 0.0)
+            if not math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-6):
+                raise DataValidationError(
+                    f"experiment '{experiment_id}': {queries.DAILY} sums {column} of '{variant}' "
+                    f"to {got:.6g} but {queries.USER_METRICS} to {expected:.6g}: the marts are "
+                    "from different builds or the daily mart holds other users; rebuild both "
+                    "(dbt build)"
+                )
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -76,8 +112,11 @@ def over_time(
     experiment: ExperimentConfig,
     metrics: Sequence[Metric],
     declared: Sequence[DeclaredVariant],
+    user_totals: Mapping[str, Aggregates],
 ) -> OverTime | None:
-    """The over-time views of the metrics whose columns the daily mart has."""
+    """The over-time views of the metrics whose columns the daily mart has. `user_totals`
+    holds the user mart's moments per variant (the readout's aggregates): the daily mart's
+    rows must add up to them (reconcile) before any view is read."""
     daily_columns = set(contract.flagged_columns(queries.DAILY, "daily"))
     usable = [
         without_covariate(m)
@@ -114,10 +153,12 @@ def over_time(
         for k in range(len(calendar))
     }
     experiment_id = experiment.experiment_id
+    active_by_date = _text_keys(
+        queries.daily_active_aggregates(warehouse, experiment_id, columns, pairs, "metric_date")
+    )
+    reconcile(experiment_id, active_by_date, user_totals, columns)
     daily = _with_inactive(
-        _text_keys(
-            queries.daily_active_aggregates(warehouse, experiment_id, columns, pairs, "metric_date")
-        ),
+        active_by_date,
         by_date,
         columns,
         pairs,
@@ -163,7 +204,7 @@ def over_time(
         notes=notes,
     )
     result.novelty.extend(
-        _novelty(warehouse, experiment, usable, control, treatments, last_day, notes)
+        _novelty(warehouse, experiment, usable, control, treatments, first_counts, last_day, notes)
     )
     return result
 
@@ -227,10 +268,12 @@ def _novelty(
     metrics: Sequence[Metric],
     control: str,
     treatments: Sequence[str],
+    first_counts: Mapping[tuple[str, date], int],
     last_day: date,
     notes: list[str],
 ) -> list[dict[str, Any]]:
-    """The early-vs-late change of each metric's effect, on the users observed for both."""
+    """The early-vs-late change of each metric's effect, on the users observed for both (the
+    ones without a row in either window pooled in as zeros)."""
     days = experiment.novelty_days
     assigned_by = last_day - timedelta(days=2 * days - 1)
     columns = list(dict.fromkeys(c for m in metrics for c in value_columns(m)))
@@ -246,9 +289,19 @@ def _novelty(
             )
         )
     )
-    groups = queries.window_aggregates(
+    active = queries.window_aggregates(
         warehouse, experiment.experiment_id, columns, pairs, days, assigned_by
     )
+    observed = {}
+    for (variant, first), n in first_counts.items():
+        if first <= assigned_by:
+            observed[(variant,)] = observed.get((variant,), 0) + n
+    groups = {
+        key[0]: aggregates
+        for key, aggregates in _with_inactive(
+            {(variant,): a for variant, a in active.items()}, observed, windowed, pairs
+        ).items()
+    }
     rows = []
     for metric in metrics:
 

@@ -331,27 +331,18 @@ def daily_active_aggregates(
 ) -> dict[Key, Aggregates]:
     """Moments of the daily mart's rows (users active that day) per (variant, `by`), `by`
     being metric_date or days_since_assignment. The inactive users of each day are zeros the
-    caller pools in (aggregates.pool): the mart is sparse, the population is not."""
+    caller pools in (aggregates.pool): the mart is sparse, the population is not. No join to
+    the user mart: the caller reconciles the daily totals with it (over_time.reconcile)."""
     assert by in ("metric_date", "days_since_assignment"), by
     check_columns(warehouse, [*columns, by], DAILY)
     return _moments(
         warehouse,
-        _assigned_daily(warehouse),
-        f"daily.experiment_id = {warehouse.param('experiment_id')}",
+        warehouse.relation(DAILY),
+        f"experiment_id = {warehouse.param('experiment_id')}",
         {"experiment_id": experiment_id},
-        {column: f"daily.{column}" for column in dict.fromkeys(columns)},
+        {column: column for column in dict.fromkeys(columns)},
         list(pairs),
-        ["daily.variant", f"daily.{by}"],
-    )
-
-
-def _assigned_daily(warehouse: Warehouse) -> str:
-    """The daily mart's rows of the users the user mart holds: the population and its active
-    users come from the same users even if the two marts were built apart."""
-    return (
-        f"{warehouse.relation(DAILY)} as daily inner join {warehouse.relation(USER_METRICS)} "
-        "as assigned on assigned.experiment_id = daily.experiment_id "
-        "and assigned.user_id = daily.user_id"
+        ["variant", by],
     )
 
 
@@ -370,83 +361,88 @@ def cumulative_active_aggregates(
     totals over the days up to d (the experiment as it read on day d). Zero users are pooled in
     by the caller.
 
-    One pass over the daily rows, not a join of every row to every later day (rows × days):
-    a user's running total t changes only on the user's active days, so the sums over users
-    of t, t² and t·t' change there too, by t - t_prev, t² - t_prev², t·t' - t_prev·t'_prev
-    (a user enters on its first active day with t itself). The engine sums those changes per
-    (variant, day); here they are accumulated over the days. Totals are shifted by c, each
-    column's mean over the user mart, so (Q - S²/n) / (n - 1) does not cancel away its
-    digits; the mean is c + S / n."""
-    check_columns(warehouse, [*columns, "metric_date"], DAILY)
+    One aggregate over the daily rows, no window and no join: the mart carries each column's
+    running total t (`<column>_to_date`, as its YAML declares), which changes only on the
+    user's rows, so the sums over users of t, t² and t·t' change there too, by x, t² - (t-x)²
+    and t·t' - (t-x)·(t'-x'), x being the day's value. A user enters on its first row
+    (user_day_number 1), where t - x is 0. The engine sums those changes per (variant, day);
+    here they are accumulated over the days. Totals are shifted by c, each column's mean over
+    the user mart, so (Q - S²/n) / (n - 1) does not cancel away its digits (an entrant then
+    brings (t-c)², i.e. the change plus c²); the mean is c + S / n."""
     columns = list(dict.fromkeys(columns))
+    running = contract.to_date_columns(DAILY)
+    undeclared = [column for column in columns if column not in running]
+    if undeclared:
+        raise WarehouseError(
+            f"{DAILY} declares no running total (meta: {{to_date_of: ...}}) of "
+            f"{', '.join(undeclared)}"
+        )
+    needed = [*columns, *(running[c] for c in columns), "metric_date", "user_day_number"]
+    check_columns(warehouse, needed, DAILY)
     double = DOUBLE[warehouse.dialect]
     param = warehouse.param("experiment_id")
     pairs = list(pairs)
     index = {column: i for i, column in enumerate(columns)}
-    order = "partition by daily.user_id order by daily.metric_date"
-    running = ", ".join(
-        f"cast(daily.{column} as {double}) as x{i}, sum(cast(daily.{column} as {double})) over "
-        f"({order} rows between unbounded preceding and current row) - shift.c{i} as t{i}"
-        for i, column in enumerate(columns)
-    )
-    user_metrics = warehouse.relation(USER_METRICS)
     shifts = ", ".join(
         f"avg(cast({column} as {double})) as c{i}" for i, column in enumerate(columns)
     )
+    # per row: x (the day's value) and t - c (the shifted running total); p = t - x - c
+    values = ", ".join(
+        f"cast(daily.{column} as {double}) as x{i}, "
+        f"cast(daily.{running[column]} as {double}) - shift.c{i} as t{i}"
+        for i, column in enumerate(columns)
+    )
 
     def change(left: int, right: int) -> str:
-        # t·t' now minus before (t - x)·(t' - x'); a user's first day brings t·t' itself
-        return (
-            f"sum(case when r = 1 then t{left} * t{right} else t{left} * t{right} "
-            f"- (t{left} - x{left}) * (t{right} - x{right}) end)"
-        )
+        return f"sum(t{left} * t{right} - (t{left} - x{left}) * (t{right} - x{right}))"
 
     changes = [
-        "sum(case when r = 1 then 1 else 0 end) as n",
-        *(f"sum(case when r = 1 then t{i} else x{i} end) as s{i}" for i in range(len(columns))),
+        "sum(case when user_day_number = 1 then 1 else 0 end) as n",
+        *(f"sum(x{i}) as s{i}" for i in range(len(columns))),
         *(f"{change(i, i)} as q{i}" for i in range(len(columns))),
         *(f"{change(index[left], index[right])} as x{j}" for j, (left, right) in enumerate(pairs)),
         *(f"max(c{i}) as c{i}" for i in range(len(columns))),
     ]
-    assigned, where = _assigned_daily(warehouse), f"daily.experiment_id = {param}"
     sql = (
-        f"with shift as (select {shifts} from {user_metrics} where experiment_id = {param}), "
-        f"running as (select daily.variant, daily.metric_date, {running}, "
-        f"row_number() over ({order}) as r, "
+        f"with shift as (select {shifts} from {warehouse.relation(USER_METRICS)} "
+        f"where experiment_id = {param}), "
+        f"rows_ as (select daily.variant, daily.metric_date, daily.user_day_number, {values}, "
         + ", ".join(f"shift.c{i}" for i in range(len(columns)))
-        + f" from {assigned} cross join shift where {where}) "
+        + f" from {warehouse.relation(DAILY)} as daily cross join shift "
+        f"where daily.experiment_id = {param}) "
         f"select variant as k0, metric_date as k1, {', '.join(changes)} "
-        "from running group by variant, metric_date"
+        "from rows_ group by variant, metric_date"
     )
-    params = {"experiment_id": experiment_id}
-    frame = warehouse.frame(sql, params)
+    frame = warehouse.frame(sql, {"experiment_id": experiment_id})
     frame.columns = [str(column).lower() for column in frame.columns]
-    days = warehouse.frame(
-        f"select distinct metric_date as d from {warehouse.relation(DAILY)} "
-        f"where experiment_id = {param}",
-        params,
-    )
-    days.columns = [str(column).lower() for column in days.columns]
-    calendar = sorted(days["d"].dropna().tolist())
+    # every day any arm has a row: an arm's totals carry over the days it has none
+    calendar = sorted(frame["k1"].dropna().unique().tolist())
     result: dict[Key, Aggregates] = {}
     for variant, group in frame.groupby("k0", dropna=False):
         by_day = {row["k1"]: row for row in group.to_dict("records")}
         n, total = 0, [0.0] * len(columns)
         squares, products = [0.0] * len(columns), [0.0] * len(pairs)
         shift = [_to_float(group[f"c{i}"].iloc[0]) for i in range(len(columns))]
+        latest: Aggregates | None = None
         for day in calendar:
-            row = by_day.get(day)
-            if row is not None:
-                n += int(row["n"])
-                for i in range(len(columns)):
-                    total[i] += _to_float(row[f"s{i}"])
-                    squares[i] += _to_float(row[f"q{i}"])
-                for j in range(len(pairs)):
-                    products[j] += _to_float(row[f"x{j}"])
+            key, row = (_key_text(variant), _key_text(day)), by_day.get(day)
+            if row is None:
+                if latest is not None:
+                    result[key] = latest
+                continue
+            # the day's entrants: their shifted totals start at -c, not 0
+            entrants = int(row["n"])
+            n += entrants
+            for i in range(len(columns)):
+                total[i] += _to_float(row[f"s{i}"]) - entrants * shift[i]
+                squares[i] += _to_float(row[f"q{i}"]) + entrants * shift[i] ** 2
+            for j, (left, right) in enumerate(pairs):
+                products[j] += (
+                    _to_float(row[f"x{j}"]) + entrants * shift[index[left]] * shift[index[right]]
+                )
             if n == 0:
                 continue
-
-            result[(_key_text(variant), _key_text(day))] = Aggregates(
+            latest = result[key] = Aggregates(
                 count=n,
                 mean={c: shift[index[c]] + total[index[c]] / n for c in columns},
                 var={
@@ -470,41 +466,33 @@ def window_aggregates(
     assigned_by: date,
 ) -> dict[str, Aggregates]:
     """Per variant, over the users first assigned on or before `assigned_by` (so both windows
-    are observed): each column summed over days since assignment [0, days) as early__<column>
-    and [days, 2·days) as late__<column>, zero when inactive. The input of the novelty test."""
-    check_columns(warehouse, [*columns, "days_since_assignment"], DAILY)
+    are observed) with a row in either window: each column summed over days since assignment
+    [0, days) as early__<column> and [days, 2·days) as late__<column>. The input of the novelty
+    test; the users of no row are zeros the caller pools in."""
+    check_columns(warehouse, [*columns, "days_since_assignment", "first_assigned_date"], DAILY)
     columns = list(dict.fromkeys(columns))
     double = DOUBLE[warehouse.dialect]
     windows = {"early": (0, days), "late": (days, 2 * days)}
     sums = ", ".join(
-        f"sum(case when days_since_assignment >= {low} and days_since_assignment < {high} "
+        f"sum(case when days_since_assignment < {high} and days_since_assignment >= {low} "
         f"then cast({column} as {double}) else 0 end) as {window}__{column}"
         for column in columns
         for window, (low, high) in windows.items()
     )
     from_sql = (
-        f"{warehouse.relation(USER_METRICS)} as metrics left join (select user_id, {sums} "
-        f"from {warehouse.relation(DAILY)} where experiment_id = "
-        f"{warehouse.param('experiment_id')} group by user_id) as windows "
-        "on windows.user_id = metrics.user_id"
-    )
-    expressions = {
-        f"{window}__{column}": f"coalesce(windows.{window}__{column}, 0)"
-        for column in columns
-        for window in windows
-    }
-    where = (
-        f"metrics.experiment_id = {warehouse.param('experiment_id')} "
-        f"and cast(metrics.first_assigned_at as date) <= cast('{assigned_by.isoformat()}' as date)"
+        f"(select variant, user_id, {sums} from {warehouse.relation(DAILY)} "
+        f"where experiment_id = {warehouse.param('experiment_id')} "
+        f"and first_assigned_date <= cast('{assigned_by.isoformat()}' as date) "
+        f"and days_since_assignment < {2 * days} group by variant, user_id) as windows"
     )
     grouped = _moments(
         warehouse,
         from_sql,
-        where,
+        "1 = 1",
         {"experiment_id": experiment_id},
-        expressions,
+        {name: name for name in (f"{w}__{c}" for c in columns for w in windows)},
         list(pairs),
-        ["metrics.variant"],
+        ["variant"],
     )
     return {key[0]: aggregates for key, aggregates in grouped.items()}
 

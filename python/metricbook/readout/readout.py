@@ -33,6 +33,7 @@ from metricbook.readout.segments import (
 )
 from metricbook.readout.validation import (
     ValidationReport,
+    likely_cached,
     start_import,
     summary_expressions,
     validate_experiment,
@@ -425,7 +426,8 @@ def analyze(
 ) -> Readout:
     """The readout of one experiment. `aggregate` computes the per-variant aggregates; the
     default pushes them down to the warehouse (the benchmark swaps in a pandas version)."""
-    start_import()  # great-expectations loads while the first queries run
+    if not likely_cached(experiment_id):
+        start_import()  # great-expectations loads while the first queries run
     experiment = config.experiment(experiment_id)
     metrics = config.metrics_of(experiment)
     segment_columns(experiment, config.source)
@@ -452,7 +454,7 @@ def analyze(
             experiment_id,
             list(dict.fromkeys([*columns, *balance_columns])),
             pairs,
-            summary_expressions(checked),
+            summary_expressions(checked, warehouse.dialect),
         )
         validation = validate_experiment(
             warehouse, experiment_id, declared, checked, variants=summary
@@ -635,7 +637,7 @@ def analyze(
         balance=balance,
         segments=segment_section(warehouse, experiment, primary_metrics, declared),
         post_stratification=stratified,
-        over_time=over_time(warehouse, experiment, primary_metrics, declared),
+        over_time=over_time(warehouse, experiment, primary_metrics, declared, aggregates),
         exposure=exposure,
         validity_warnings=warnings_,
     )

@@ -24,12 +24,17 @@ impressions) is reported and the analysis goes on.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
+import os
 import re
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -97,7 +102,8 @@ class _Check:
     """One expectation on a summary frame, and how to fetch the rows behind a failure."""
 
     frame: str  # "variants" | "totals" | "declared"
-    expectation: Any
+    expectation: str  # a great_expectations.expectations class name
+    arguments: dict[str, Any]
     description: str
     severity: Severity
     samples: Callable[[], pd.DataFrame] | None = None
@@ -150,10 +156,20 @@ def _context():
     return context
 
 
-def summary_expressions(count_columns: Sequence[str]) -> dict[str, str]:
+# An order-free fingerprint of a set of user ids, as text (the engines' own hash of the id,
+# summed exactly: DuckDB's 64-bit hash into a 128-bit sum, 32-bit hashes into a bigint)
+USER_FINGERPRINT = {
+    "duckdb": "cast(sum(hash(user_id)) as varchar)",
+    "postgres": "cast(sum(cast(hashtext(user_id) as bigint)) as text)",
+    "spark": "cast(sum(cast(hash(user_id) as bigint)) as string)",
+}
+
+
+def summary_expressions(count_columns: Sequence[str], dialect: str) -> dict[str, str]:
     """The per-variant aggregates the suite checks (name -> SQL over the user mart): users,
-    users with clicks above impressions, and the minimum of every count column. The readout
-    computes them in the same scan as the statistics' moments."""
+    users with clicks above impressions, the minimum of every count column, and the users'
+    fingerprint (missing_users). The readout computes them in the same scan as the
+    statistics' moments."""
     above = (
         "sum(case when clicks > impressions then 1 else 0 end)"
         if {"clicks", "impressions"} <= set(count_columns)
@@ -163,6 +179,7 @@ def summary_expressions(count_columns: Sequence[str]) -> dict[str, str]:
         "users": "count(*)",
         "clicks_above_impressions": above,
         **{f"min_{column}": f"min({column})" for column in count_columns},
+        "user_fingerprint": USER_FINGERPRINT[dialect],
     }
 
 
@@ -175,11 +192,11 @@ def summarise(
     """The pushed-down summaries the suite checks: per variant (`variants`, when the caller
     computed summary_expressions already), and for the whole mart."""
     metrics = warehouse.relation(USER_METRICS)
-    assignments = warehouse.relation(ASSIGNMENTS)
     param = warehouse.param("experiment_id")
     if variants is None:
         selects = ", ".join(
-            f"{sql} as {name}" for name, sql in summary_expressions(count_columns).items()
+            f"{sql} as {name}"
+            for name, sql in summary_expressions(count_columns, warehouse.dialect).items()
         )
         variants = warehouse.frame(
             f"select variant, {selects} from {metrics} where experiment_id = {param} "
@@ -188,22 +205,49 @@ def summarise(
         )
     else:
         variants = variants.copy()
-    # both sides narrowed to the experiment first, then one hash join on user_id: the
-    # correlated `not exists` on (experiment_id, user_id) took seconds on 10M users
+    variants.columns = [str(c).lower() for c in variants.columns]
+    totals = _missing_users(warehouse, experiment_id, variants)
+    variants = variants.drop(columns="user_fingerprint")
+    variants["clicks_above_impressions_share"] = variants["clicks_above_impressions"].astype(
+        float
+    ) / variants["users"].astype(float)
+    return variants, totals
+
+
+def _missing_users(
+    warehouse: Warehouse, experiment_id: str, variants: pd.DataFrame
+) -> pd.DataFrame:
+    """missing_users: the assigned users the user mart lacks. When the assignments' user
+    count and fingerprint equal the user mart's (summed over its variants), the two hold the
+    same users and none is missing: a scan of the assignments, no join. Otherwise the exact
+    count, by one hash join of both sides narrowed to the experiment (the correlated `not
+    exists` on (experiment_id, user_id) took seconds on 10M users)."""
+    metrics = warehouse.relation(USER_METRICS)
+    assignments = warehouse.relation(ASSIGNMENTS)
+    param = warehouse.param("experiment_id")
+    params = {"experiment_id": experiment_id}
+    assigned = warehouse.frame(
+        f"select count(*) as users, {USER_FINGERPRINT[warehouse.dialect]} as fingerprint "
+        f"from {assignments} where experiment_id = {param}",
+        params,
+    )
+    present = (
+        int(variants["users"].astype("int64").sum()),
+        sum(int(value) for value in variants["user_fingerprint"] if not pd.isna(value)),
+    )
+    users, fingerprint = assigned.iloc[0, 0], assigned.iloc[0, 1]
+    if (int(users), 0 if pd.isna(fingerprint) else int(fingerprint)) == present:
+        return pd.DataFrame({"missing_users": [0]})
     totals = warehouse.frame(
         f"with assigned as (select user_id from {assignments} where experiment_id = {param}),"
         f" present as (select user_id from {metrics} where experiment_id = {param})"
         " select count(*) as missing_users from assigned"
         " left join present on present.user_id = assigned.user_id"
         " where present.user_id is null",
-        {"experiment_id": experiment_id},
+        params,
     )
-    variants.columns = [str(c).lower() for c in variants.columns]
     totals.columns = [str(c).lower() for c in totals.columns]
-    variants["clicks_above_impressions_share"] = variants["clicks_above_impressions"].astype(
-        float
-    ) / variants["users"].astype(float)
-    return variants, totals
+    return totals
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -251,7 +295,6 @@ def _checks(
     count_columns: Sequence[str],
     tolerance: float,
 ) -> list[_Check]:
-    expect = _great_expectations().expectations
     names = [v.variant for v in declared]
     variant_values = {f"variant_{index}": name for index, name in enumerate(names)}
     variant_markers = ", ".join(f"{{{key}}}" for key in variant_values)
@@ -262,7 +305,8 @@ def _checks(
     checks = [
         _Check(
             "totals",
-            expect.ExpectColumnValuesToBeBetween(column="missing_users", max_value=0),
+            "ExpectColumnValuesToBeBetween",
+            dict(column="missing_users", max_value=0),
             "every assigned user is present (zero-filled when inactive)",
             "error",
             sample(
@@ -275,7 +319,8 @@ def _checks(
         ),
         _Check(
             "variants",
-            expect.ExpectColumnValuesToBeInSet(column="variant", value_set=names),
+            "ExpectColumnValuesToBeInSet",
+            dict(column="variant", value_set=names),
             f"variant is one of the declared variants ({', '.join(names)})",
             "error",
             sample(
@@ -286,7 +331,8 @@ def _checks(
         ),
         _Check(
             "declared",
-            expect.ExpectColumnSumToBeBetween(column="is_control", min_value=1, max_value=1),
+            "ExpectColumnSumToBeBetween",
+            dict(column="is_control", min_value=1, max_value=1),
             "exactly one declared variant is the control",
             "error",
         ),
@@ -295,7 +341,8 @@ def _checks(
         checks.append(
             _Check(
                 "variants",
-                expect.ExpectColumnValuesToBeBetween(column=f"min_{column}", min_value=0),
+                "ExpectColumnValuesToBeBetween",
+                dict(column=f"min_{column}", min_value=0),
                 f"{column} is never negative",
                 "error",
                 sample(
@@ -308,9 +355,8 @@ def _checks(
         checks.append(
             _Check(
                 "variants",
-                expect.ExpectColumnValuesToBeBetween(
-                    column="clicks_above_impressions_share", max_value=tolerance
-                ),
+                "ExpectColumnValuesToBeBetween",
+                dict(column="clicks_above_impressions_share", max_value=tolerance),
                 f"clicks > impressions for at most {tolerance:.0%} of users per variant "
                 "(a click without its impression is a logging gap)",
                 "warning",
@@ -351,6 +397,19 @@ def validate_experiment(
     checks = _checks(
         warehouse, experiment_id, declared, count_columns, clicks_above_impressions_tolerance
     )
+    key = _cache_key(checks, frames)
+    cached = _cached(experiment_id, key)
+    if cached is not None:
+        return cached
+    report = _run_suite(checks, frames)
+    if all(outcome.success for outcome in report.outcomes):
+        _store(experiment_id, key, report)
+    return report
+
+
+def _run_suite(checks: Sequence[_Check], frames: Mapping[str, pd.DataFrame]) -> ValidationReport:
+    """The great-expectations suite on the summary frames, and the sample rows behind each
+    failed expectation."""
     context = _context()
     gx = _great_expectations()
     outcomes = []
@@ -361,19 +420,22 @@ def validate_experiment(
             batch_parameters={"dataframe": frame}
         )
         suite = gx.ExpectationSuite(name=f"{name}_suite")
-        for check in mine:
-            suite.add_expectation(check.expectation)
+        expectations = [
+            getattr(gx.expectations, check.expectation)(**check.arguments) for check in mine
+        ]
+        for expectation in expectations:
+            suite.add_expectation(expectation)
         suite = context.suites.add(suite)
         by_id = {r.expectation_config.id: r for r in batch.validate(suite).results}
-        for check in mine:
-            result = by_id[check.expectation.id]
+        for check, expectation in zip(mine, expectations, strict=True):
+            result = by_id[expectation.id]
             details = result.result or {}
             samples = []
             if not result.success and check.samples is not None:
                 samples = check.samples().to_dict("records")
             outcomes.append(
                 ExpectationOutcome(
-                    expectation=check.expectation.expectation_type,
+                    expectation=expectation.expectation_type,
                     description=check.description,
                     severity=check.severity,
                     success=bool(result.success),
@@ -383,3 +445,85 @@ def validate_experiment(
                 )
             )
     return ValidationReport(tuple(outcomes))
+
+
+# The suite's result is a function of its checks, the summary frames and the code that runs
+# them: a run that passed every check is kept under a key of all three, so a readout of data
+# that have not changed (a new config, another --format) skips great-expectations' import, seconds
+# here. A failure or warning is never kept: it is run again, with fresh sample rows.
+CACHE_DIR_ENV = "METRICBOOK_CACHE_DIR"
+
+
+def cache_dir() -> Path | None:
+    """$METRICBOOK_CACHE_DIR (empty: no cache), else $XDG_CACHE_HOME/metricbook, else
+    ~/.cache/metricbook."""
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured is not None:
+        return Path(configured) if configured.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "metricbook"
+
+
+def _entry_prefix(experiment_id: str) -> str:
+    return "validation-" + hashlib.sha256(experiment_id.encode()).hexdigest()[:16]
+
+
+def _cache_key(checks: Sequence[_Check], frames: Mapping[str, pd.DataFrame]) -> str:
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    digest.update(version("great_expectations").encode())
+    digest.update(Path(__file__).read_bytes())
+    spec = [(c.frame, c.expectation, c.arguments, c.description, c.severity) for c in checks]
+    digest.update(json.dumps(spec, sort_keys=True, default=str).encode())
+    for name, frame in frames.items():
+        digest.update(name.encode())
+        digest.update(json.dumps([str(t) for t in frame.dtypes]).encode())
+        digest.update(frame.to_json(orient="split", double_precision=15).encode())
+    return digest.hexdigest()
+
+
+def _entry(experiment_id: str, key: str) -> Path | None:
+    directory = cache_dir()
+    return None if directory is None else directory / f"{_entry_prefix(experiment_id)}-{key}.json"
+
+
+def likely_cached(experiment_id: str) -> bool:
+    """A passing run of this experiment is kept: its suite will probably not need
+    great-expectations (so its import is not started early)."""
+    directory = cache_dir()
+    try:
+        return directory is not None and any(directory.glob(f"{_entry_prefix(experiment_id)}-*"))
+    except OSError:
+        return False
+
+
+def _cached(experiment_id: str, key: str) -> ValidationReport | None:
+    entry = _entry(experiment_id, key)
+    try:
+        if entry is None or not entry.is_file():
+            return None
+        rows = json.loads(entry.read_text(encoding="utf-8"))
+        outcomes = tuple(ExpectationOutcome(**row) for row in rows)
+    except (OSError, ValueError, TypeError):
+        return None  # unreadable or not ours: run the suite
+    if not outcomes or not all(o.success for o in outcomes):
+        return None
+    return ValidationReport(outcomes)
+
+
+def _store(experiment_id: str, key: str, report: ValidationReport) -> None:
+    """Keep a passing result (best effort: a cache that cannot be written is no cache)."""
+    entry = _entry(experiment_id, key)
+    if entry is None:
+        return
+    rows = [dataclasses.asdict(outcome) for outcome in report.outcomes]
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        for old in entry.parent.glob(f"{_entry_prefix(experiment_id)}-*"):
+            old.unlink(missing_ok=True)  # one entry per experiment
+        partial = entry.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(rows, default=str), encoding="utf-8")
+        os.replace(partial, entry)
+    except OSError:
+        return

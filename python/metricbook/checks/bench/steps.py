@@ -9,6 +9,7 @@ python -m metricbook.checks.bench.steps analyze DATABASE pushdown|pandas
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -126,29 +127,38 @@ def experiment_mart(users: int, database: Path) -> None:
                 select range as i, hash(range) % 2 = 0 as is_control,
                     -ln(random()) as taste, random() as noise, random() as spend
                 from range({users})
+            ),
+            active as (
+                -- a user with no active day has no post-period count (as in the dbt marts)
+                select *, cast(least(14, floor(taste * 4)) as bigint) as active_days
+                from users
             )
             select '{BENCH_EXPERIMENT}' as experiment_id, 'u' || i as user_id,
                 case when is_control then 'control' else 'treatment' end as variant,
                 is_control, timestamp '2024-03-01' as first_assigned_at,
-                cast(floor(taste * 40) as bigint) as impressions,
-                cast(floor(taste * 40 * 0.12 * case when is_control then 1 else 1.05 end
-                    + noise * 2) as bigint) as clicks,
-                cast(floor(taste * 3 + noise) as bigint) as saves,
-                cast(floor(noise * 2) as bigint) as hides,
-                cast(least(14, floor(taste * 4)) as bigint) as active_days,
-                cast(round(spend * spend * 10, 2) as decimal(18, 2)) as revenue_usd,
-                case when taste * 3 + noise >= 1 then 1 else 0 end as has_saved,
+                cast(sign(active_days) * floor(taste * 40) as bigint) as impressions,
+                cast(sign(active_days) * floor(taste * 40 * 0.12
+                    * case when is_control then 1 else 1.05 end + noise * 2) as bigint) as clicks,
+                cast(sign(active_days) * floor(taste * 3 + noise) as bigint) as saves,
+                cast(sign(active_days) * floor(noise * 2) as bigint) as hides,
+                active_days,
+                cast(sign(active_days) * round(spend * spend * 10, 2) as decimal(18, 2))
+                    as revenue_usd,
+                case when active_days > 0 and taste * 3 + noise >= 1 then 1 else 0 end
+                    as has_saved,
                 cast(floor(taste * 36) as bigint) as pre_impressions,
                 cast(floor(taste * 36 * 0.12 + random() * 2) as bigint) as pre_clicks,
                 cast(floor(taste * 2.7 + random()) as bigint) as pre_saves,
                 cast(least(14, floor(taste * 3.6)) as bigint) as pre_active_days
-            from users;
+            from active;
             create or replace table fct_experiment_assignments as
             select experiment_id, user_id, variant, first_assigned_at
             from fct_experiment_user_metrics;
             -- the marts every readout reads beside the user mart: position CTR, exposures (none
             -- declared: the bench experiment names no surface) and the daily mart, one row per
-            -- active day of each user (its active_days first days, the counts spread evenly)
+            -- active day of each user (its active_days first days): each count spread evenly,
+            -- the remainder on the first days, revenue on the first, so the days add up to the
+            -- user mart and the running totals are closed forms (a window is the dbt build's)
             create or replace table fct_experiment_position_ctr as
             select '{BENCH_EXPERIMENT}' as experiment_id, variant, 'home_feed' as surface,
                 cast(p as integer) as feed_position, cast(1000000 // p as bigint) as impressions,
@@ -159,16 +169,29 @@ def experiment_mart(users: int, database: Path) -> None:
             create or replace table fct_experiment_exposures (experiment_id varchar,
                 user_id varchar, surface varchar, variant varchar, first_exposed_at timestamp,
                 impressions bigint);
+            create or replace macro spread(total, days, k) as
+                cast(total // days + case when k < total % days then 1 else 0 end as bigint);
+            create or replace macro spread_to_date(total, days, k) as
+                cast((k + 1) * (total // days) + least(k + 1, total % days) as bigint);
             create or replace table fct_experiment_user_daily_metrics as
             select m.experiment_id, m.user_id,
                 cast(date '2024-03-01' + cast(d.k as integer) as date) as metric_date,
                 m.variant, date '2024-03-01' as first_assigned_date,
                 cast(d.k as integer) as days_since_assignment,
-                cast(m.impressions // m.active_days as bigint) as impressions,
-                cast(m.clicks // m.active_days as bigint) as clicks,
-                cast(m.saves // m.active_days as bigint) as saves,
-                cast(m.hides // m.active_days as bigint) as hides, cast(1 as bigint) as active_days,
-                cast(m.revenue_usd / m.active_days as decimal(38, 2)) as revenue_usd
+                spread(m.impressions, m.active_days, d.k) as impressions,
+                spread(m.clicks, m.active_days, d.k) as clicks,
+                spread(m.saves, m.active_days, d.k) as saves,
+                spread(m.hides, m.active_days, d.k) as hides,
+                cast(1 as bigint) as active_days,
+                cast(case when d.k = 0 then m.revenue_usd else 0 end as decimal(38, 2))
+                    as revenue_usd,
+                spread_to_date(m.impressions, m.active_days, d.k) as impressions_to_date,
+                spread_to_date(m.clicks, m.active_days, d.k) as clicks_to_date,
+                spread_to_date(m.saves, m.active_days, d.k) as saves_to_date,
+                spread_to_date(m.hides, m.active_days, d.k) as hides_to_date,
+                cast(d.k + 1 as bigint) as active_days_to_date,
+                cast(m.revenue_usd as decimal(38, 2)) as revenue_usd_to_date,
+                cast(d.k + 1 as integer) as user_day_number
             from fct_experiment_user_metrics as m
             inner join range(14) as d(k) on d.k < m.active_days;
             """
@@ -243,6 +266,8 @@ def analyze(database: Path, mode: str) -> None:
     from metricbook.readout.readout import analyze as run_analysis
     from metricbook.warehouse.connection import DuckDBWarehouse
 
+    # a cold readout: no kept validation result (readout.validation's cache) is read
+    os.environ["METRICBOOK_CACHE_DIR"] = ""
     aggregate = variant_aggregates if mode == "pushdown" else pandas_aggregates
     run_analysis(DuckDBWarehouse(database), bench_config(), BENCH_EXPERIMENT, aggregate=aggregate)
 

@@ -338,4 +338,20 @@ def user_daily_metrics(
     result["days_since_assignment"] = (
         result["metric_date"] - result["first_assigned_date"]
     ).dt.days
-    return result[[*day, "variant", "first_assigned_date", "days_since_assignment", *DAILY_COLUMNS]]
+    # the running totals over each (experiment, user)'s rows in date order, and their rank
+    result = result.sort_values(day, ignore_index=True)
+    by_user = result.groupby(KEY, sort=False)
+    to_date = [f"{column}_to_date" for column in DAILY_COLUMNS]
+    result[to_date] = by_user[DAILY_COLUMNS].cumsum().to_numpy()
+    result["user_day_number"] = by_user.cumcount() + 1
+    return result[
+        [
+            *day,
+            "variant",
+            "first_assigned_date",
+            "days_since_assignment",
+            *DAILY_COLUMNS,
+            *to_date,
+            "user_day_number",
+        ]
+    ]
