@@ -27,12 +27,12 @@ with_previous as (
         experiment_id,
         user_id,
         metric_date,
-        user_day_number,
-        lag(user_day_number) over user_rows as previous_user_day_number,
         {%- for to_date, column in to_date_columns %}
         {{ to_date }} - {{ column }} as {{ to_date }}_before,
-        lag({{ to_date }}) over user_rows as previous_{{ to_date }}{{ "," if not loop.last }}
+        lag({{ to_date }}) over user_rows as previous_{{ to_date }},
         {%- endfor %}
+        user_day_number,
+        lag(user_day_number) over user_rows as previous_user_day_number
 
     from daily_metrics
     window user_rows as (partition by experiment_id, user_id order by metric_date)

@@ -79,6 +79,17 @@ def test_validated_counts_are_the_flagged_numeric_non_id_columns() -> None:
     assert {"clicks", "impressions"} <= set(readout_module.COUNT_COLUMNS)
 
 
+def test_every_daily_column_has_one_running_total_of_its_type() -> None:
+    """The cumulative view reads `<column>_to_date` for every daily column (meta: {daily:
+    true}); the YAML must declare exactly those, each typed as its column."""
+    types = contract.mart_columns(queries.DAILY)
+    running = contract.to_date_columns(queries.DAILY)
+    assert sorted(running) == sorted(contract.flagged_columns(queries.DAILY, "daily"))
+    for column, to_date in running.items():
+        assert to_date == f"{column}_to_date" and types[to_date] == types[column]
+    assert "user_day_number" in types
+
+
 def test_every_column_python_reads_is_in_its_mart_contract() -> None:
     reads = {
         queries.USER_METRICS: {

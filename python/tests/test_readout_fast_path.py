@@ -257,6 +257,21 @@ def _analyze_json(tmp_path: Path, database: Path, cache: Path, blocked: bool = F
     )
 
 
+def _close(left, right) -> bool:
+    """Equal JSON values, floats within 1e-9 relative (NaN equal to NaN) at any depth."""
+    if isinstance(left, float) or isinstance(right, float):
+        if not isinstance(left, int | float) or not isinstance(right, int | float):
+            return False
+        return (math.isnan(left) and math.isnan(right)) or math.isclose(
+            left, right, rel_tol=1e-9, abs_tol=1e-12
+        )
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_close(left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(_close, left, right))
+    return left == right
+
+
 def test_a_passing_validation_is_kept_and_reused_without_great_expectations(
     seeds_db: Path, tmp_path: Path
 ) -> None:
@@ -271,7 +286,8 @@ def test_a_passing_validation_is_kept_and_reused_without_great_expectations(
     second = _analyze_json(tmp_path, seeds_db, cache, blocked=True)
     assert second.returncode == 0, second.stderr
     readout = second.stdout.split("asked by:")[0]
-    assert json.loads(readout) == json.loads(first.stdout)
+    # the same readout, up to the last digits a parallel sum in the engine may change
+    assert _close(json.loads(readout), json.loads(first.stdout))
     assert second.stdout.split("asked by:")[1].strip() == ""
 
 
